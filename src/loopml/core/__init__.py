@@ -45,6 +45,7 @@ from loopml.core._exceptions import (
 from loopml.core._hashing import new_id, sha256_bytes, sha256_file, sha256_json, short_hash
 from loopml.core._logging import get_logger, redact
 from loopml.core._progress import is_interactive, progress
+from loopml.core._state import StateConflict, StateEvent, StateStore
 from loopml.core._time import ensure_utc, ensure_utc_series, utcnow
 from loopml.core._workspace import CONFIG_FILE, STATE_DIR, Workspace
 
@@ -78,6 +79,9 @@ __all__ = [
     "SourceConfig",
     "SourceError",
     "SplitConfig",
+    "StateConflict",
+    "StateEvent",
+    "StateStore",
     "TrainConfig",
     "UnsafeArtifactError",
     "Workspace",

@@ -56,9 +56,20 @@ __all__ = [
     "load_config",
 ]
 
+
+
+def _duration(value: Any) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ConfigError:
+        raise ValueError(
+            f"must be a duration like '7d' (units: ms, s, m, h, d, w). Got {value!r} instead."
+        ) from None
+
+
 Duration = Annotated[
     timedelta,
-    BeforeValidator(lambda value: parse_duration(value)),
+    BeforeValidator(_duration),
     PlainSerializer(format_duration, return_type=str),
 ]
 """A duration written like ``"30m"`` or ``"7d"``."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from loopml.core._atomic import atomic_write_text
 from loopml.core._config import Config, dump_config, load_config
 from loopml.core._exceptions import WorkspaceError
+from loopml.core._state import StateStore
 
 __all__ = ["CONFIG_FILE", "STATE_DIR", "Workspace"]
 
@@ -163,6 +164,10 @@ class Workspace:
         """SQLAlchemy URL of the state store: the configured one, else SQLite (WAL)."""
         configured = self.config.backends.state_url
         return configured or f"sqlite:///{self.state_db_path}"
+
+    def state_store(self) -> StateStore:
+        """The state store (deployments, monitors, alerts, experiments, decisions)."""
+        return StateStore(self.state_url)
 
     # -- paths -------------------------------------------------------------------------
     def resolve(self, path: str | os.PathLike[str], *, must_be_inside: bool = True) -> Path:
