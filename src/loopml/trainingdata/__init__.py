@@ -1,0 +1,23 @@
+"""Training data: leakage-proof splits, leakage checks, sampling, natural labels, class
+imbalance and augmentation (chapters 4 and 5 of *Designing Machine Learning Systems*).
+
+>>> from loopml import trainingdata
+>>> callable(trainingdata.make_split)
+True
+"""
+
+from loopml.trainingdata._splits import (
+    Fold,
+    Split,
+    make_split,
+    rolling_origin_folds,
+    split_from_config,
+)
+
+__all__ = [
+    "Fold",
+    "Split",
+    "make_split",
+    "rolling_origin_folds",
+    "split_from_config",
+]
