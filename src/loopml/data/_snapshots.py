@@ -1,0 +1,294 @@
+"""Immutable, content-addressed Parquet snapshots in the workspace lake.
+
+``ingest`` copies a source into ``.loopml/lake/<table>/<version>/data.parquet`` with a
+``_snapshot.json`` manifest. The version is the SHA-256 of the written Parquet file, so
+ingesting identical data twice yields the same version and keeps one copy. The copy is
+staged under ``.loopml/tmp/`` and moved into the lake with one rename: a failed ingest
+leaves nothing in the lake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+
+from loopml.core import (
+    ConfigError,
+    NotFoundError,
+    SourceConfig,
+    SourceError,
+    Workspace,
+    atomic_dir,
+    get_logger,
+    sha256_file,
+    utcnow,
+)
+from loopml.data._sources import connect, literal, open_source, quote, to_source_config
+
+__all__ = ["Snapshot", "get_snapshot", "ingest", "list_snapshots", "load_snapshot"]
+
+MANIFEST = "_snapshot.json"
+DATA_FILE = "data.parquet"
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_LOG = get_logger("data.snapshots")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One immutable version of a table in the lake.
+
+    ``schema`` maps each column to its Arrow type (``'int64'``, ``'timestamp[us, tz=UTC]'``);
+    ``time_range`` is the (min, max) of the source's timestamp column, in UTC.
+    """
+
+    table: str
+    version: str
+    path: Path
+    rows: int
+    schema: dict[str, str]
+    source: str
+    time_range: tuple[datetime, datetime] | None
+    created_at: datetime
+    timestamp: str | None = None
+    sha256: str = ""
+    bytes: int = 0
+
+    @property
+    def data_path(self) -> Path:
+        """The Parquet file holding the rows."""
+        return self.path / DATA_FILE
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest written beside the data."""
+        return {
+            "format": 1,
+            "table": self.table,
+            "version": self.version,
+            "rows": self.rows,
+            "schema": self.schema,
+            "source": self.source,
+            "timestamp": self.timestamp,
+            "time_range": [t.isoformat() for t in self.time_range] if self.time_range else None,
+            "created_at": self.created_at.isoformat(),
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "files": [DATA_FILE],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], path: Path) -> Snapshot:
+        """Read a manifest back."""
+        span = data.get("time_range")
+        return cls(
+            table=data["table"],
+            version=data["version"],
+            path=path,
+            rows=int(data["rows"]),
+            schema=dict(data["schema"]),
+            source=data["source"],
+            time_range=(
+                (datetime.fromisoformat(span[0]), datetime.fromisoformat(span[1]))
+                if span
+                else None
+            ),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            timestamp=data.get("timestamp"),
+            sha256=data.get("sha256", ""),
+            bytes=int(data.get("bytes", 0)),
+        )
+
+
+def check_table_name(table: str) -> str:
+    """Raise unless ``table`` is a safe folder name."""
+    if not isinstance(table, str) or not _TABLE_NAME.match(table):
+        raise ConfigError(
+            "The 'table' parameter of ingest must be a name of letters, digits, '_', '.' "
+            f"or '-' that starts with a letter or digit. Got {table!r} instead."
+        )
+    return table
+
+
+def ingest(
+    workspace: Workspace, table: str, source: SourceConfig | str | None = None
+) -> Snapshot:
+    """Copy a source into an immutable Parquet snapshot of ``table`` and return it.
+
+    ``source`` defaults to ``workspace.config.sources[table]``. The data streams from the
+    source to Parquet through DuckDB; it is never held in memory whole.
+
+    >>> import tempfile, pathlib
+    >>> from loopml.core import Config, Workspace
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> _ = (ws.root / "t.csv").write_text("id,time\\n1,2024-01-01T00:00:00Z\\n")
+    >>> first = ingest(ws, "t", "t.csv")
+    >>> again = ingest(ws, "t", "t.csv")
+    >>> first.rows, first.version == again.version, len(list_snapshots(ws, "t"))
+    (1, True, 1)
+    """
+    check_table_name(table)
+    config = _source_for(workspace, table, source)
+    staging_root = workspace.state_dir / "tmp"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"ingest-{table}-", dir=staging_root))
+    try:
+        return _ingest_staged(workspace, table, config, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _source_for(workspace: Workspace, table: str, source: SourceConfig | str | None) -> SourceConfig:
+    if source is not None:
+        return to_source_config(source)
+    sources = workspace.config.sources
+    if table not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        raise ConfigError(
+            f"{workspace.config_path}: no source named {table!r} (sources: {known})",
+            hint="add it under `sources:` or pass the source explicitly",
+        )
+    return sources[table]
+
+
+def _ingest_staged(
+    workspace: Workspace, table: str, config: SourceConfig, staging: Path
+) -> Snapshot:
+    data_file = staging / DATA_FILE
+    with open_source(config, base_dir=workspace.root) as opened:
+        target = literal(str(data_file))
+        try:
+            opened.con.execute(f"COPY ({opened.sql}) TO {target} (FORMAT parquet)")
+        except duckdb.Error as error:
+            raise opened.explain(error) from None
+        label = opened.label
+    rows = pq.ParquetFile(data_file).metadata.num_rows
+    if rows == 0:
+        raise SourceError(f"{label} has no rows", hint="point the source at data with rows")
+    digest = sha256_file(data_file)
+    version = digest[:16]
+    final = workspace.lake_dir / table / version
+    if (final / MANIFEST).is_file():
+        _LOG.info("table %s: identical data already at version %s", table, version)
+        return _read_manifest(final)
+    snapshot = Snapshot(
+        table=table,
+        version=version,
+        path=final,
+        rows=rows,
+        schema=_arrow_schema(data_file),
+        source=label,
+        time_range=_time_range(data_file, config.timestamp),
+        created_at=utcnow(),
+        timestamp=config.timestamp,
+        sha256=digest,
+        bytes=data_file.stat().st_size,
+    )
+    with atomic_dir(final) as tmp:
+        os.replace(data_file, tmp / DATA_FILE)
+        (tmp / MANIFEST).write_text(json.dumps(snapshot.to_json(), indent=2), encoding="utf-8")
+    _LOG.info("table %s: wrote version %s (%d rows)", table, version, rows)
+    return _read_manifest(final)
+
+
+def _arrow_schema(path: Path) -> dict[str, str]:
+    schema = pq.read_schema(path)
+    return {field.name: str(field.type) for field in schema}
+
+
+def _time_range(path: Path, column: str | None) -> tuple[datetime, datetime] | None:
+    if column is None:
+        return None
+    con = connect()
+    try:
+        found = con.sql(
+            f"SELECT min({quote(column)}), max({quote(column)}) "
+            f"FROM read_parquet({literal(str(path))})"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    low, high = found.column(0)[0].as_py(), found.column(1)[0].as_py()
+    if low is None or high is None:
+        return None
+    return (pd.Timestamp(low).tz_convert("UTC").to_pydatetime(),
+            pd.Timestamp(high).tz_convert("UTC").to_pydatetime())
+
+
+def _read_manifest(folder: Path) -> Snapshot:
+    data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    return Snapshot.from_json(data, folder)
+
+
+def list_snapshots(workspace: Workspace, table: str | None = None) -> list[Snapshot]:
+    """Every snapshot in the lake (of one table, if given), oldest first.
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> list_snapshots(Workspace.create(tempfile.mkdtemp(), Config(project="demo")))
+    []
+    """
+    lake = workspace.lake_dir
+    if table is not None:
+        check_table_name(table)
+        tables = [lake / table]
+    else:
+        tables = sorted(p for p in lake.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = [
+        _read_manifest(folder)
+        for table_dir in tables
+        if table_dir.is_dir()
+        for folder in table_dir.iterdir()
+        if not folder.name.startswith(".") and (folder / MANIFEST).is_file()
+    ]
+    return sorted(found, key=lambda snap: (snap.table, snap.created_at, snap.version))
+
+
+def get_snapshot(workspace: Workspace, table: str, version: str | None = None) -> Snapshot:
+    """One snapshot of ``table``: ``version`` (a prefix is enough), else the newest."""
+    snapshots = list_snapshots(workspace, table)
+    if not snapshots:
+        tables = sorted({snap.table for snap in list_snapshots(workspace)})
+        raise NotFoundError(
+            f"no snapshot of table {table!r} in {workspace.lake_dir} "
+            f"(tables with snapshots: {', '.join(tables) or 'none'})",
+            hint=f"run `loopml ingest {table}` first",
+        )
+    if version is None:
+        return snapshots[-1]
+    matches = [snap for snap in snapshots if snap.version.startswith(version)]
+    if len(matches) != 1:
+        versions = ", ".join(snap.version for snap in snapshots)
+        problem = "no" if not matches else "more than one"
+        raise NotFoundError(
+            f"{problem} snapshot of table {table!r} matches version {version!r} "
+            f"(versions: {versions})",
+            hint="give one of the listed versions",
+        )
+    return matches[0]
+
+
+def load_snapshot(
+    workspace: Workspace,
+    table: str,
+    version: str | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """A snapshot's rows as a DataFrame (timestamps tz-aware UTC)."""
+    snapshot = get_snapshot(workspace, table, version)
+    if columns is not None:
+        missing = [name for name in columns if name not in snapshot.schema]
+        if missing:
+            raise NotFoundError(
+                f"snapshot {table}@{snapshot.version} has no column {missing[0]!r} "
+                f"(columns: {', '.join(snapshot.schema)})"
+            )
+    return pd.read_parquet(snapshot.data_path, columns=columns)
