@@ -1,0 +1,416 @@
+"""Point-in-time joins: the feature value each entity row could have seen, and no later one.
+
+The join runs on DuckDB's ASOF JOIN over a narrow frame (keys, time as epoch microseconds,
+row number) and gathers the feature columns afterwards with one positional take, so wide
+feature frames never pass through SQL twice. Ties on the feature timestamp are broken
+*before* the ASOF join (DuckDB picks among ties arbitrarily, duckdb#25536): the row with
+the latest created timestamp wins, and among rows that tie on both, the last one in the
+input. Every entity row is kept, in its original order and with its original index,
+duplicates included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from loopml.core import SchemaError, ensure_utc_series, parse_duration
+
+__all__ = ["epoch_us", "harmonise_keys", "point_in_time_join"]
+
+_NAT = np.iinfo(np.int64).min
+_ROW = "__loopml_row"
+_TIME = "__loopml_t"
+_CREATED = "__loopml_c"
+
+
+def point_in_time_join(
+    entities: pd.DataFrame,
+    features: pd.DataFrame,
+    *,
+    keys: str | Sequence[str],
+    entity_timestamp: str,
+    feature_timestamp: str,
+    created_timestamp: str | None = None,
+    ttl: str | timedelta | None = None,
+) -> pd.DataFrame:
+    """Join to each entity row the latest feature row at or before its timestamp.
+
+    For each row of ``entities``, take the ``features`` row with the same ``keys`` and the
+    latest ``feature_timestamp <= entity_timestamp``. Ties on the feature timestamp go to
+    the latest ``created_timestamp`` (then to the last such row in ``features``), so the
+    result is deterministic. A match older than ``ttl`` (``entity time - feature time >
+    ttl``) counts as no match. Every entity row is kept, in its original order and with
+    its index (duplicate entity rows included); feature columns are null where nothing
+    matches (integer and boolean columns then become pandas' nullable ``Int64`` /
+    ``boolean``). The output holds the entity columns and every feature column except the
+    keys and the two feature timestamps.
+
+    Keys of different types on the two sides are cast when no value changes (``int32``
+    and ``int64``; whole floats and ints; digit strings and ints), else a ``SchemaError``.
+    Timestamps may differ in resolution and time zone: both sides are compared as UTC
+    instants; a column mixing time zones is converted value by value.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> labels = pd.DataFrame({"card_id": [1, 1, 2],
+    ...     "ts": pd.to_datetime(["2024-01-02", "2024-01-09", "2024-01-02"], utc=True)})
+    >>> feats = pd.DataFrame({"card_id": [1, 1, 2],
+    ...     "event_time": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05"], utc=True),
+    ...     "spend": [10.0, 20.0, 30.0]})
+    >>> point_in_time_join(labels, feats, keys="card_id", entity_timestamp="ts",
+    ...     feature_timestamp="event_time", ttl="7d")["spend"].tolist()
+    [10.0, 20.0, nan]
+    """
+    key_list = [keys] if isinstance(keys, str) else list(keys)
+    ttl_us = _ttl_microseconds(ttl)
+    _require(entities, "entities", [*key_list, entity_timestamp])
+    _require(features, "features", [*key_list, feature_timestamp, created_timestamp])
+    value_columns = _value_columns(
+        entities, features, key_list, feature_timestamp, created_timestamp
+    )
+    left, right = _narrow_frames(
+        entities, features, key_list, entity_timestamp, feature_timestamp, created_timestamp
+    )
+    index, matched_time = _asof_rows(left, right, key_list, created_timestamp is not None)
+    if ttl_us is not None:
+        too_old = (index >= 0) & (left[_TIME].to_numpy() - matched_time > ttl_us)
+        index[too_old] = -1
+    gathered = gather_rows(features, value_columns, index)
+    gathered.index = entities.index
+    return pd.concat([entities, gathered], axis=1)
+
+
+def _ttl_microseconds(ttl: str | timedelta | None) -> int | None:
+    if ttl is None:
+        return None
+    duration = parse_duration(ttl, name="ttl")
+    return int(duration / timedelta(microseconds=1))
+
+
+def _require(frame: pd.DataFrame, name: str, columns: Sequence[str | None]) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(f"'{name}' must be a pandas DataFrame. Got {type(frame).__name__}.")
+    missing = [c for c in columns if c is not None and c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"The {name} frame has no column {missing[0]!r} "
+            f"(its columns: {', '.join(map(str, frame.columns))})",
+            hint="pass the right column name, or add the column",
+        )
+    if frame.columns.duplicated().any():
+        dup = frame.columns[frame.columns.duplicated()][0]
+        raise SchemaError(f"The {name} frame has the column {dup!r} twice")
+
+
+def _value_columns(
+    entities: pd.DataFrame,
+    features: pd.DataFrame,
+    keys: list[str],
+    feature_timestamp: str,
+    created_timestamp: str | None,
+) -> list[str]:
+    skip = {*keys, feature_timestamp, created_timestamp}
+    values = [c for c in features.columns if c not in skip]
+    clash = [c for c in values if c in entities.columns]
+    if clash:
+        raise SchemaError(
+            f"The feature column {clash[0]!r} clashes with an entity column of the same name",
+            hint="rename it in the features or drop it from the entity frame",
+        )
+    return values
+
+
+def _narrow_frames(
+    entities: pd.DataFrame,
+    features: pd.DataFrame,
+    keys: list[str],
+    entity_timestamp: str,
+    feature_timestamp: str,
+    created_timestamp: str | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    e_time = entities[entity_timestamp]
+    f_time = features[feature_timestamp]
+    _check_zone_agreement(e_time, f_time, entity_timestamp, feature_timestamp)
+    left: dict[str, Any] = {}
+    right: dict[str, Any] = {}
+    for key in keys:
+        left[key], right[key] = harmonise_keys(entities[key], features[key], key)
+    left[_TIME] = epoch_us(e_time, where=f"entities column {entity_timestamp!r}")
+    left[_ROW] = np.arange(len(entities), dtype=np.int64)
+    right[_TIME] = epoch_us(f_time, where=f"features column {feature_timestamp!r}")
+    if created_timestamp is not None:
+        where = f"features column {created_timestamp!r}"
+        right[_CREATED] = epoch_us(features[created_timestamp], where=where)
+    right[_ROW] = np.arange(len(features), dtype=np.int64)
+    return _frame(left), _frame(right)
+
+
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {n: v.reset_index(drop=True) if isinstance(v, pd.Series) else v for n, v in columns.items()}
+    )
+
+
+def _asof_rows(
+    left: pd.DataFrame, right: pd.DataFrame, keys: list[str], has_created: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions in ``right`` (``-1`` for none) and the matched feature times."""
+    quoted = [_quote(k) for k in keys]
+    order = f"(r.{_CREATED}, r.{_ROW})" if has_created else f"r.{_ROW}"
+    on = " AND ".join(f"l.{k} = r.{k}" for k in quoted)
+    same = " AND ".join(f"a.{k} = r.{k}" for k in quoted)
+    picked = ", ".join(f"l.{k}" for k in quoted)
+    # ASOF picks any row among ties on (keys, time); the second step re-decides every
+    # matched row among all rows with its keys and time: latest created, then last row.
+    sql = f"""
+        WITH r AS (SELECT * FROM right_frame WHERE {_TIME} <> {_NAT}),
+        a AS (
+            SELECT l.{_ROW} AS l_row, {picked}, r.{_TIME} AS r_time
+            FROM left_frame AS l ASOF LEFT JOIN r ON {on} AND l.{_TIME} >= r.{_TIME}
+        )
+        SELECT a.l_row, arg_max(r.{_ROW}, {order}) AS r_row, any_value(a.r_time) AS r_time
+        FROM a LEFT JOIN r ON {same} AND a.r_time = r.{_TIME}
+        GROUP BY a.l_row
+    """
+    connection = duckdb.connect()
+    try:
+        connection.register("left_frame", left)
+        connection.register("right_frame", right)
+        result = connection.sql(sql).fetchnumpy()
+    finally:
+        connection.close()
+    index = np.full(len(left), -1, dtype=np.int64)
+    times = np.zeros(len(left), dtype=np.int64)
+    rows = np.asarray(result["l_row"], dtype=np.int64)
+    matched = _numpy_ints(result["r_row"])
+    index[rows] = matched
+    times[rows] = _numpy_ints(result["r_time"])
+    return index, times
+
+
+def _numpy_ints(values: Any) -> np.ndarray:
+    if isinstance(values, np.ma.MaskedArray):
+        return values.filled(-1).astype(np.int64)
+    return np.asarray(values, dtype=np.int64)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def gather_rows(frame: pd.DataFrame, columns: Sequence[str], index: np.ndarray) -> pd.DataFrame:
+    """Take ``frame[columns]`` at positions ``index``; ``-1`` gives a null row.
+
+    Integer and boolean columns that receive nulls become ``Int64`` / ``boolean``.
+
+    >>> import numpy as np, pandas as pd
+    >>> gather_rows(pd.DataFrame({"a": [5, 6]}), ["a"], np.array([1, -1, 0]))["a"].tolist()
+    [6, <NA>, 5]
+    """
+    missing = index < 0
+    safe = np.where(missing, 0, index) if len(frame) else np.zeros(0, dtype=np.int64)
+    out: dict[str, Any] = {}
+    for column in columns:
+        source = frame[column]
+        if len(frame) == 0:
+            out[column] = pd.Series([None] * len(index), dtype=_nullable(source.dtype))
+            continue
+        taken = source.take(safe).reset_index(drop=True)
+        if missing.any():
+            taken = taken.astype(_nullable(taken.dtype)).mask(missing)
+        out[column] = taken
+    return pd.DataFrame(out, index=pd.RangeIndex(len(index)))
+
+
+def _nullable(dtype: Any) -> Any:
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return pd.Int64Dtype() if dtype.kind == "i" else pd.UInt64Dtype()
+    if isinstance(dtype, np.dtype) and dtype.kind == "b":
+        return pd.BooleanDtype()
+    return dtype
+
+
+# -- timestamps -----------------------------------------------------------------------------
+def epoch_us(series: pd.Series, *, where: str) -> np.ndarray:
+    """Microseconds since the epoch (UTC) as ``int64``; missing values hold ``int64`` min.
+
+    Tz-aware columns of any resolution and zone are converted to UTC; naive ``datetime64``
+    columns are read as UTC; text or objects are parsed, and must carry an offset.
+
+    >>> import pandas as pd
+    >>> epoch_us(pd.Series(pd.to_datetime(["1970-01-01 00:00:01+01:00"])), where="t").tolist()
+    [-3599000000]
+    """
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        utc = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(series.dtype):
+        utc = series
+    elif series.dtype.kind in "iufb":
+        raise SchemaError(
+            f"The {where} must hold timestamps. Got numbers ({series.dtype}).",
+            hint="convert it, e.g. pandas.to_datetime(values, unit='s', utc=True)",
+        )
+    else:
+        utc = ensure_utc_series(series, where=f"The {where}").dt.tz_localize(None)
+    values = utc.to_numpy(dtype="datetime64[us]")
+    return values.view(np.int64)
+
+
+def _check_zone_agreement(left: pd.Series, right: pd.Series, lname: str, rname: str) -> None:
+    naive_left = pd.api.types.is_datetime64_dtype(left.dtype) and not isinstance(
+        left.dtype, pd.DatetimeTZDtype
+    )
+    naive_right = pd.api.types.is_datetime64_dtype(right.dtype) and not isinstance(
+        right.dtype, pd.DatetimeTZDtype
+    )
+    aware_left = isinstance(left.dtype, pd.DatetimeTZDtype)
+    aware_right = isinstance(right.dtype, pd.DatetimeTZDtype)
+    if (naive_left and aware_right) or (aware_left and naive_right):
+        naive, aware = (lname, rname) if naive_left else (rname, lname)
+        raise SchemaError(
+            f"The timestamp column {naive!r} has no time zone but {aware!r} has one, so "
+            "their instants cannot be compared",
+            hint=f"localize {naive!r} first, e.g. series.dt.tz_localize('UTC')",
+        )
+
+
+# -- keys -----------------------------------------------------------------------------------
+def harmonise_keys(left: pd.Series, right: pd.Series, name: str) -> tuple[pd.Series, pd.Series]:
+    """Cast two key columns to one type when no value changes, else raise ``SchemaError``.
+
+    >>> import pandas as pd
+    >>> a, b = harmonise_keys(pd.Series([1, 2]), pd.Series(["1", "2"]), "id")
+    >>> str(a.dtype), str(b.dtype)
+    ('int64', 'int64')
+    >>> harmonise_keys(pd.Series([1]), pd.Series(["01"]), "id")
+    Traceback (most recent call last):
+    ...
+    loopml.core._exceptions.SchemaError: Key 'id' is int64 in entities but str in features...
+    """
+    lk, rk = _kind(left), _kind(right)
+    l2, r2 = _plain(left, lk), _plain(right, rk)
+    if lk == rk:
+        if lk in {"int", "float"} or lk == "str":
+            return _same_kind(l2, r2, lk)
+        return l2, r2
+    kinds = {lk, rk}
+    if kinds == {"int", "float"}:
+        return _cast_pair(l2, r2, lk, "float", _float_to_int, name, left, right)
+    if kinds == {"int", "str"}:
+        return _cast_pair(l2, r2, lk, "str", _str_to_int, name, left, right)
+    raise _key_error(name, left, right, None)
+
+
+def _kind(series: pd.Series) -> str:
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _kind(pd.Series(dtype.categories))
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return "str"
+    if pd.api.types.is_object_dtype(dtype):
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        return {"integer": "int", "floating": "float", "string": "str", "boolean": "bool",
+                "empty": "str", "mixed-integer-float": "float"}.get(inferred, "other")
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "time"
+    return "other"
+
+
+def _plain(series: pd.Series, kind: str) -> pd.Series:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(series.dtype.categories.dtype)
+    if pd.api.types.is_object_dtype(series.dtype):
+        if kind == "int":
+            return series.astype("Int64" if series.isna().any() else "int64")
+        if kind == "float":
+            return series.astype("float64")
+        if kind == "str":
+            return series.astype("str")
+    return series
+
+
+def _same_kind(left: pd.Series, right: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    if left.dtype == right.dtype:
+        return left, right
+    if kind == "str":
+        return left.astype("str"), right.astype("str")
+    if kind == "float":
+        return left.astype("float64"), right.astype("float64")
+    target = "Int64" if left.isna().any() or right.isna().any() else "int64"
+    return left.astype(target), right.astype(target)
+
+
+def _cast_pair(
+    left: pd.Series,
+    right: pd.Series,
+    left_kind: str,
+    cast_kind: str,
+    caster: Any,
+    name: str,
+    left_orig: pd.Series,
+    right_orig: pd.Series,
+) -> tuple[pd.Series, pd.Series]:
+    if left_kind == cast_kind:
+        converted, bad = caster(left)
+        if bad is not None:
+            raise _key_error(name, left_orig, right_orig, ("entities", bad))
+        return _same_kind(converted, right, "int")
+    converted, bad = caster(right)
+    if bad is not None:
+        raise _key_error(name, left_orig, right_orig, ("features", bad))
+    return _same_kind(left, converted, "int")
+
+
+def _float_to_int(series: pd.Series) -> tuple[pd.Series, int | None]:
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    finite = ~np.isnan(values)
+    ok = np.zeros(len(values), dtype=bool)
+    ok[finite] = (np.floor(values[finite]) == values[finite]) & (np.abs(values[finite]) < 2**53)
+    bad = finite & ~ok
+    if bad.any():
+        return series, int(np.flatnonzero(bad)[0])
+    out = pd.array(np.where(finite, values, 0).astype(np.int64), dtype="Int64")
+    out[~finite] = pd.NA
+    return pd.Series(out, index=series.index), None
+
+
+def _str_to_int(series: pd.Series) -> tuple[pd.Series, int | None]:
+    present = series.notna().to_numpy()
+    text = series.astype("str")
+    canonical = text.str.fullmatch(r"-?(?:0|[1-9][0-9]{0,17})") & (text != "-0")
+    bad = present & ~canonical.to_numpy(dtype=bool, na_value=False)
+    if bad.any():
+        return series, int(np.flatnonzero(bad)[0])
+    out = pd.array(np.zeros(len(series), dtype=np.int64), dtype="Int64")
+    out[present] = text[present].astype("int64").to_numpy()
+    out[~present] = pd.NA
+    return pd.Series(out, index=series.index), None
+
+
+def _key_error(
+    name: str, left: pd.Series, right: pd.Series, bad: tuple[str, int] | None
+) -> SchemaError:
+    detail = ""
+    if bad is not None:
+        side, row = bad
+        value = (left if side == "entities" else right).iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value
+        detail = f" without changing a value (the {side} row {row} holds {value!r})"
+    return SchemaError(
+        f"Key {name!r} is {left.dtype} in entities but {right.dtype} in features, and "
+        f"cannot be cast to one type{detail}",
+        hint="cast one side to the other's type before the join",
+    )
