@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 
 _COMMAND_MODULES: list[str] = [
+    "loopml.cli._demo",
 ]
 
 
