@@ -134,9 +134,7 @@ class Schema:
             raise SchemaError(f"{target}, line {error.lineno}: not valid JSON") from None
 
 
-def infer_schema(
-    data: Any, *, target: str | None = None, timestamp: str | None = None
-) -> Schema:
+def infer_schema(data: Any, *, target: str | None = None, timestamp: str | None = None) -> Schema:
     """Infer a schema from a DataFrame, a ``Snapshot`` or a Parquet path, in one DuckDB scan.
 
     A text column with at most 1,000 distinct values that repeat (fewer distinct values
@@ -146,7 +144,7 @@ def infer_schema(
     >>> frame = pd.DataFrame({"user_id": [1, 2, 3, 4], "country": ["fr", "fr", "de", "fr"],
     ...                       "amount": [1.0, 2.5, None, 4.0], "label": [0, 1, 0, 0]})
     >>> schema = infer_schema(frame, target="label")
-    >>> [(c.name, c.dtype, c.role) for c in schema.columns.values()]  # doctest: +NORMALIZE_WHITESPACE
+    >>> [(c.name, c.dtype, c.role) for c in schema.columns.values()]
     [('user_id', 'int', 'id'), ('country', 'category', 'feature'),
      ('amount', 'float', 'feature'), ('label', 'int', 'target')]
     >>> schema["amount"].nullable, schema["amount"].max, schema["country"].categories
@@ -179,8 +177,10 @@ def _column_stats(table: Table) -> dict[str, Any]:
         if kind in ("int", "float"):
             parts += [f"min({column})", f"max({column})"]
         elif kind == "timestamp":
-            parts += [f"epoch_us(CAST(min({column}) AS TIMESTAMPTZ))",
-                      f"epoch_us(CAST(max({column}) AS TIMESTAMPTZ))"]
+            parts += [
+                f"epoch_us(CAST(min({column}) AS TIMESTAMPTZ))",
+                f"epoch_us(CAST(max({column}) AS TIMESTAMPTZ))",
+            ]
         if kind == "string":
             parts.append(f"approx_count_distinct({column})")
     values = table.con.sql(f"SELECT {', '.join(parts)} FROM {table.from_sql}").fetchall()[0]
@@ -233,7 +233,8 @@ def _column(
     elif _ID_NAME.search(name) and kind in ("int", "string"):
         role = "id"
     dtype: Dtype = "category" if categories is not None else kind  # type: ignore[assignment]
-    low = high = None
+    low: float | str | None = None
+    high: float | str | None = None
     if kind in ("int", "float") and rest and rest[0] is not None:
         low, high = float(rest[0]), float(rest[1])
     elif kind == "timestamp" and rest and rest[0] is not None:

@@ -98,9 +98,7 @@ class Snapshot:
             schema=dict(data["schema"]),
             source=data["source"],
             time_range=(
-                (datetime.fromisoformat(span[0]), datetime.fromisoformat(span[1]))
-                if span
-                else None
+                (datetime.fromisoformat(span[0]), datetime.fromisoformat(span[1])) if span else None
             ),
             created_at=datetime.fromisoformat(data["created_at"]),
             timestamp=data.get("timestamp"),
@@ -119,9 +117,7 @@ def check_table_name(table: str) -> str:
     return table
 
 
-def ingest(
-    workspace: Workspace, table: str, source: SourceConfig | str | None = None
-) -> Snapshot:
+def ingest(workspace: Workspace, table: str, source: SourceConfig | str | None = None) -> Snapshot:
     """Copy a source into an immutable Parquet snapshot of ``table`` and return it.
 
     ``source`` defaults to ``workspace.config.sources[table]``. The data streams from the
@@ -147,7 +143,9 @@ def ingest(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _source_for(workspace: Workspace, table: str, source: SourceConfig | str | None) -> SourceConfig:
+def _source_for(
+    workspace: Workspace, table: str, source: SourceConfig | str | None
+) -> SourceConfig:
     if source is not None:
         return to_source_config(source)
     sources = workspace.config.sources
@@ -219,8 +217,10 @@ def _time_range(path: Path, column: str | None) -> tuple[datetime, datetime] | N
     low, high = found.column(0)[0].as_py(), found.column(1)[0].as_py()
     if low is None or high is None:
         return None
-    return (pd.Timestamp(low).tz_convert("UTC").to_pydatetime(),
-            pd.Timestamp(high).tz_convert("UTC").to_pydatetime())
+    return (
+        pd.Timestamp(low).tz_convert("UTC").to_pydatetime(),
+        pd.Timestamp(high).tz_convert("UTC").to_pydatetime(),
+    )
 
 
 def _read_manifest(folder: Path) -> Snapshot:

@@ -161,12 +161,16 @@ def open_source(
 
 
 # -- files -------------------------------------------------------------------------------
-def _open_file(con: duckdb.DuckDBPyConnection, config: SourceConfig, base: Path | None) -> OpenSource:
+def _open_file(
+    con: duckdb.DuckDBPyConnection, config: SourceConfig, base: Path | None
+) -> OpenSource:
     path = _resolve_path(config, base)
     fmt = config.format or _format_of(path)
     label = str(path)
     if path.is_file() and path.stat().st_size == 0:
-        raise SourceError(f"{label} is empty (0 bytes)", hint="point the source at a file with data")
+        raise SourceError(
+            f"{label} is empty (0 bytes)", hint="point the source at a file with data"
+        )
     as_text: set[str] = set()
     if fmt == "csv":
         raw, as_text = _csv_sql(con, config, path)
@@ -344,7 +348,9 @@ def _json_sql(
 
 
 # -- SQL queries and SQLAlchemy URLs ---------------------------------------------------------
-def _open_query(con: duckdb.DuckDBPyConnection, config: SourceConfig, base: Path | None) -> OpenSource:
+def _open_query(
+    con: duckdb.DuckDBPyConnection, config: SourceConfig, base: Path | None
+) -> OpenSource:
     assert config.query is not None
     if base is not None:
         con.execute(f"SET file_search_path = {literal(str(base))}")
@@ -407,7 +413,9 @@ def _sql_chunks(engine: Any, statement: Any, label: str) -> Iterator[pa.RecordBa
                 frame = pd.DataFrame.from_records(rows, columns=names)
                 yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
     except sa.exc.SQLAlchemyError as error:
-        raise SourceError(f"{label}: the query failed: {redact(str(error).splitlines()[0])}") from None
+        raise SourceError(
+            f"{label}: the query failed: {redact(str(error).splitlines()[0])}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -560,8 +568,7 @@ def iter_batches(
     with open_source(source, base_dir=base_dir) as opened:
         try:
             reader = opened.relation(columns).to_arrow_reader(batch_size)
-            for batch in reader:
-                yield batch
+            yield from reader
         except duckdb.Error as error:
             raise opened.explain(error) from None
 
@@ -585,4 +592,5 @@ def read_source(
             table = opened.relation(columns).to_arrow_table()
         except duckdb.Error as error:
             raise opened.explain(error) from None
-    return table.to_pandas()
+    frame: pd.DataFrame = table.to_pandas()
+    return frame

@@ -1,0 +1,436 @@
+"""Profiles: the persisted, mergeable statistics of a table, computed by DuckDB.
+
+Per numeric column: ``count`` (non-null values), ``nulls``, ``min``, ``max``, ``mean``,
+``std`` (sample), ``sum``, ``m2`` (sum of squared deviations, for merging), ``quantiles``
+(101 values at 0%, 1%, ..., 100%) and ``histogram`` = ``{"edges": [...], "counts": [...]}``
+with equal-width bins (the first bin also holds values below ``edges[0]``, the last one
+values above ``edges[-1]``). Per categorical column (text, booleans): ``count``, ``nulls``
+and ``categories`` = ``{value: count}`` for the 1,000 most frequent values plus an
+``"__other__"`` count. Timestamp columns carry ``count``, ``nulls``, ``min`` and ``max``.
+
+Every column is read once: the numeric bounds come from the Parquet footer statistics
+(or a min/max query for a DataFrame), then one query computes every numeric and count
+statistic and one ``GROUPING SETS`` query counts every categorical column's values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from loopml.core import SchemaError, atomic_write_text, utcnow
+from loopml.data._frames import Table, open_table
+from loopml.data._sources import quote
+
+__all__ = ["ColumnProfile", "Profile", "profile"]
+
+Kind = Literal["numeric", "categorical", "timestamp"]
+QUANTILE_LEVELS = tuple(round(i / 100, 2) for i in range(101))
+TOP_CATEGORIES = 1000
+OTHER = "__other__"
+DEFAULT_BINS = 30
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """The statistics of one column (see the module docstring for the keys)."""
+
+    name: str
+    kind: Kind
+    count: int
+    nulls: int
+    min: float | str | None = None
+    max: float | str | None = None
+    mean: float | None = None
+    std: float | None = None
+    sum: float | None = None
+    m2: float | None = None
+    quantiles: list[float] | None = None
+    histogram: dict[str, list[Any]] | None = None
+    categories: dict[str, int] | None = None
+    quantiles_exact: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "count": self.count, "nulls": self.nulls}
+        if self.kind != "categorical":
+            data.update(min=self.min, max=self.max)
+        if self.kind == "numeric":
+            data.update(
+                mean=self.mean,
+                std=self.std,
+                sum=self.sum,
+                m2=self.m2,
+                quantiles=self.quantiles,
+                histogram=self.histogram,
+                quantiles_exact=self.quantiles_exact,
+            )
+        if self.kind == "categorical":
+            data["categories"] = self.categories
+        return data
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A table's profile: ``rows`` and one ``ColumnProfile`` per column.
+
+    >>> frame = pd.DataFrame({"amount": np.arange(100.0), "country": ["fr", "de"] * 50})
+    >>> p = profile(frame)
+    >>> p["amount"].quantiles[50], p["amount"].histogram["counts"][:3], p["country"].categories
+    (49.5, [4, 3, 3], {'de': 50, 'fr': 50})
+    >>> both = p.merge(p)
+    >>> both.rows, both["amount"].count, round(both["amount"].std, 3)
+    (200, 200, 28.939)
+    """
+
+    rows: int
+    columns: dict[str, ColumnProfile]
+    source: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+
+    def __getitem__(self, name: str) -> ColumnProfile:
+        return self.columns[name]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return {
+            "format": 1,
+            "rows": self.rows,
+            "source": self.source,
+            "created_at": self.created_at.isoformat(),
+            "columns": {name: column.to_json() for name, column in self.columns.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | str) -> Profile:
+        """Read what ``to_json`` wrote (a dict or its JSON text)."""
+        raw = json.loads(data) if isinstance(data, str) else data
+        columns = {name: ColumnProfile(name=name, **spec) for name, spec in raw["columns"].items()}
+        return cls(
+            rows=int(raw["rows"]),
+            columns=columns,
+            source=raw.get("source", ""),
+            created_at=datetime.fromisoformat(raw["created_at"]),
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the profile as JSON, atomically."""
+        target = Path(path)
+        atomic_write_text(target, json.dumps(self.to_json(), indent=1))
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Profile:
+        """Read a profile written by ``save``."""
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    def merge(self, other: Profile) -> Profile:
+        """The profile of both tables together.
+
+        Counts, nulls, sums, min, max, category counts and histograms (on the same edges)
+        add exactly; mean and std are combined exactly from ``sum`` and ``m2``; quantiles
+        are interpolated from the merged histogram (``quantiles_exact`` becomes False).
+        """
+        if set(self.columns) != set(other.columns):
+            raise SchemaError(
+                "cannot merge profiles of different columns: "
+                f"{sorted(set(self.columns) ^ set(other.columns))} are in only one",
+                hint="profile the same columns on both sides",
+            )
+        merged = {
+            name: _merge_column(column, other.columns[name])
+            for name, column in self.columns.items()
+        }
+        return Profile(self.rows + other.rows, merged, self.source, utcnow())
+
+
+def profile(data: Any, *, bins: int = DEFAULT_BINS, reference: Profile | None = None) -> Profile:
+    """Profile a DataFrame, a ``Snapshot`` or a Parquet path with DuckDB.
+
+    With ``reference``, numeric histograms use the reference's edges, so the two profiles
+    can be compared bin by bin (drift) or merged.
+    """
+    if not 20 <= bins <= 50:
+        raise SchemaError(
+            f"The 'bins' parameter of profile must be 20 to 50. Got {bins!r} instead."
+        )
+    with open_table(data) as table:
+        kinds = {name: _profile_kind(table.kind(name)) for name in table.columns}
+        numeric = [name for name, kind in kinds.items() if kind == "numeric"]
+        edges = _edges(table, numeric, bins, reference)
+        rows, stats = _main_pass(table, kinds, edges)
+        categories = _category_pass(table, [n for n, k in kinds.items() if k == "categorical"])
+    columns = {
+        name: _build(name, kind, stats[name], edges.get(name), categories.get(name))
+        for name, kind in kinds.items()
+    }
+    return Profile(rows, columns, table.label, utcnow())
+
+
+def _profile_kind(kind: str) -> Kind:
+    if kind in ("int", "float"):
+        return "numeric"
+    if kind == "timestamp":
+        return "timestamp"
+    return "categorical"
+
+
+# -- histogram edges ---------------------------------------------------------------------
+def _edges(
+    table: Table, numeric: list[str], bins: int, reference: Profile | None
+) -> dict[str, list[Any]]:
+    edges: dict[str, list[Any]] = {}
+    bounds = _bounds(table, numeric)
+    for name in numeric:
+        known = reference.columns.get(name) if reference is not None else None
+        if known is not None and known.histogram is not None:
+            edges[name] = list(known.histogram["edges"])
+            continue
+        low, high = bounds.get(name, (None, None))
+        if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+            low, high = 0.0, 1.0
+        if high <= low:
+            low, high = low - 0.5, high + 0.5
+        edges[name] = np.linspace(low, high, bins + 1).tolist()
+    return edges
+
+
+def _bounds(table: Table, numeric: list[str]) -> dict[str, tuple[float | None, float | None]]:
+    if not numeric:
+        return {}
+    if table.parquet is not None:
+        found = _parquet_bounds(table.parquet, numeric)
+        if found is not None:
+            return found
+    parts = [f"min({quote(n)})::DOUBLE, max({quote(n)})::DOUBLE" for n in numeric]
+    values = table.con.sql(f"SELECT {', '.join(parts)} FROM {table.from_sql}").fetchall()[0]
+    return {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(numeric)}
+
+
+def _parquet_bounds(
+    path: Path, numeric: list[str]
+) -> dict[str, tuple[float | None, float | None]] | None:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
+    found: dict[str, tuple[float | None, float | None]] = {}
+    for name in numeric:
+        lows, highs = [], []
+        for group in range(meta.num_row_groups):
+            column = meta.row_group(group).column(index[name])
+            stats = column.statistics
+            if stats is None or (not stats.has_min_max and stats.null_count != column.num_values):
+                return None
+            if stats.has_min_max:
+                lows.append(float(stats.min))
+                highs.append(float(stats.max))
+        if any(math.isnan(v) for v in lows + highs):
+            return None
+        found[name] = (min(lows), max(highs)) if lows else (None, None)
+    return found
+
+
+# -- the scans -------------------------------------------------------------------------------
+def _main_pass(
+    table: Table, kinds: dict[str, Kind], edges: dict[str, list[Any]]
+) -> tuple[int, dict[str, list[Any]]]:
+    levels = "[" + ", ".join(str(q) for q in QUANTILE_LEVELS) + "]"
+    parts: list[str] = ["count(*)"]
+    widths: dict[str, int] = {}
+    for name, kind in kinds.items():
+        column = quote(name)
+        exprs = [f"count({column})"]
+        if kind == "numeric":
+            value = f"{column}::DOUBLE"
+            exprs += [
+                f"min({value})",
+                f"max({value})",
+                f"avg({value})",
+                f"stddev_samp({value})",
+                f"sum({value})",
+                f"quantile_cont({value}, {levels})",
+                f"histogram({_bin_expr(value, edges[name])})",
+            ]
+        elif kind == "timestamp":
+            exprs += [
+                f"epoch_us(CAST(min({column}) AS TIMESTAMPTZ))",
+                f"epoch_us(CAST(max({column}) AS TIMESTAMPTZ))",
+            ]
+        widths[name] = len(exprs)
+        parts += exprs
+    values = table.con.sql(f"SELECT {', '.join(parts)} FROM {table.from_sql}").fetchall()[0]
+    rows = int(values[0])
+    stats: dict[str, list[Any]] = {}
+    position = 1
+    for name in kinds:
+        stats[name] = [rows, *values[position : position + widths[name]]]
+        position += widths[name]
+    return rows, stats
+
+
+def _bin_expr(value: str, edges: list[float]) -> str:
+    low, high, count = edges[0], edges[-1], len(edges) - 1
+    width = (high - low) / count
+    return (
+        f"CAST(least(greatest(floor(({value} - {low!r}) / {width!r}), 0), {count - 1}) AS INTEGER)"
+    )
+
+
+def _category_pass(table: Table, names: list[str]) -> dict[str, dict[str, int]]:
+    if not names:
+        return {}
+    sets = ", ".join(f"({quote(n)})" for n in names)
+    flags = ", ".join(f"grouping({quote(n)}) AS g{i}" for i, n in enumerate(names))
+    values = ", ".join(f"{quote(n)}::VARCHAR AS v{i}" for i, n in enumerate(names))
+    frame = (
+        table.con.sql(
+            f"SELECT {flags}, {values}, count(*) AS n FROM {table.from_sql} "
+            f"GROUP BY GROUPING SETS ({sets})"
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+    found: dict[str, dict[str, int]] = {}
+    for i, name in enumerate(names):
+        part = frame.loc[(frame[f"g{i}"] == 0) & frame[f"v{i}"].notna(), [f"v{i}", "n"]]
+        part = part.sort_values(["n", f"v{i}"], ascending=[False, True])
+        top = part.head(TOP_CATEGORIES)
+        counts = {str(v): int(n) for v, n in zip(top[f"v{i}"], top["n"], strict=True)}
+        counts = dict(sorted(counts.items()))
+        rest = int(part["n"].iloc[TOP_CATEGORIES:].sum())
+        if rest:
+            counts[OTHER] = rest
+        found[name] = counts
+    return found
+
+
+def _build(
+    name: str,
+    kind: Kind,
+    stats: list[Any],
+    edges: list[float] | None,
+    categories: dict[str, int] | None,
+) -> ColumnProfile:
+    rows, count = int(stats[0]), int(stats[1])
+    nulls = rows - count
+    if kind == "categorical":
+        return ColumnProfile(name, kind, count, nulls, categories=categories or {})
+    if kind == "timestamp":
+        low, high = (_iso(v) if v is not None else None for v in stats[2:4])
+        return ColumnProfile(name, kind, count, nulls, min=low, max=high)
+    low, high, mean, std, total, quantiles, histogram = stats[2:9]
+    assert edges is not None
+    counts = [0] * (len(edges) - 1)
+    for index, n in (histogram or {}).items():
+        counts[int(index)] += int(n)
+    std = float(std) if std is not None else (0.0 if count == 1 else None)
+    m2 = std**2 * (count - 1) if std is not None else None
+    return ColumnProfile(
+        name,
+        kind,
+        count,
+        nulls,
+        min=_num(low),
+        max=_num(high),
+        mean=_num(mean),
+        std=std,
+        sum=_num(total) or 0.0,
+        m2=m2,
+        quantiles=[float(q) for q in quantiles] if quantiles else None,
+        histogram={"edges": edges, "counts": counts},
+    )
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _iso(epoch_us: int) -> str:
+    return str(pd.Timestamp(int(epoch_us), unit="us", tz="UTC").isoformat())
+
+
+# -- merging ----------------------------------------------------------------------------------
+def _merge_column(a: ColumnProfile, b: ColumnProfile) -> ColumnProfile:
+    if a.kind != b.kind:
+        raise SchemaError(f"column {a.name!r} is {a.kind} on one side and {b.kind} on the other")
+    count, nulls = a.count + b.count, a.nulls + b.nulls
+    if a.kind == "categorical":
+        return replace(a, count=count, nulls=nulls, categories=_merge_categories(a, b))
+    low = _pick(min, a.min, b.min)
+    high = _pick(max, a.max, b.max)
+    if a.kind == "timestamp":
+        return replace(a, count=count, nulls=nulls, min=low, max=high)
+    return _merge_numeric(a, b, count, nulls, low, high)
+
+
+def _merge_numeric(
+    a: ColumnProfile, b: ColumnProfile, count: int, nulls: int, low: Any, high: Any
+) -> ColumnProfile:
+    if a.histogram is None or b.histogram is None or a.histogram["edges"] != b.histogram["edges"]:
+        raise SchemaError(
+            f"column {a.name!r}: the histograms have different edges and cannot be added",
+            hint="profile the second table with reference=<the first profile>",
+        )
+    counts = [x + y for x, y in zip(a.histogram["counts"], b.histogram["counts"], strict=True)]
+    histogram: dict[str, list[Any]] = {"edges": list(a.histogram["edges"]), "counts": counts}
+    if a.count == 0 or b.count == 0:
+        kept = a if b.count == 0 else b
+        return replace(kept, count=count, nulls=nulls, histogram=histogram)
+    total = (a.sum or 0.0) + (b.sum or 0.0)
+    mean_a, mean_b = (a.sum or 0.0) / a.count, (b.sum or 0.0) / b.count
+    delta = mean_b - mean_a
+    m2 = (a.m2 or 0.0) + (b.m2 or 0.0) + delta**2 * a.count * b.count / count
+    std = math.sqrt(m2 / (count - 1)) if count > 1 else 0.0
+    quantiles = _histogram_quantiles(histogram, float(low), float(high))
+    return replace(
+        a,
+        count=count,
+        nulls=nulls,
+        min=low,
+        max=high,
+        mean=total / count,
+        std=std,
+        sum=total,
+        m2=m2,
+        quantiles=quantiles,
+        histogram=histogram,
+        quantiles_exact=False,
+    )
+
+
+def _pick(function: Any, x: Any, y: Any) -> Any:
+    present = [v for v in (x, y) if v is not None]
+    return function(present) if present else None
+
+
+def _merge_categories(a: ColumnProfile, b: ColumnProfile) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in (a.categories or {}, b.categories or {}):
+        for value, n in counts.items():
+            total[value] = total.get(value, 0) + n
+    other = total.pop(OTHER, 0)
+    ranked = sorted(total.items(), key=lambda item: (-item[1], item[0]))
+    other += sum(n for _, n in ranked[TOP_CATEGORIES:])
+    merged = dict(sorted(ranked[:TOP_CATEGORIES]))
+    if other:
+        merged[OTHER] = other
+    return merged
+
+
+def _histogram_quantiles(histogram: dict[str, list[Any]], low: float, high: float) -> list[float]:
+    edges = np.asarray(histogram["edges"], dtype=float)
+    counts = np.asarray(histogram["counts"], dtype=float)
+    edges = edges.copy()
+    edges[0], edges[-1] = min(edges[0], low), max(edges[-1], high)
+    cumulative = np.concatenate([[0.0], np.cumsum(counts)]) / max(counts.sum(), 1.0)
+    values = np.interp(np.asarray(QUANTILE_LEVELS), cumulative, edges)
+    values[0], values[-1] = low, high
+    return [float(v) for v in values]
