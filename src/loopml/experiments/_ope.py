@@ -1,0 +1,301 @@
+"""Off-policy evaluation: the value of a new policy estimated from logs of an old one.
+
+Inputs are arrays, one row per logged round:
+
+- ``reward`` (n,), ``action`` (n,) integer, ``pscore`` (n,) the logging policy's
+  probability of the logged action (at the logged position, for slates);
+- ``action_dist`` (n, n_actions) or (n, n_actions, n_positions): the evaluation
+  policy's probability of each action (at each position);
+- ``position`` (n,) integer, only with the 3-D shape;
+- ``estimated_rewards`` shaped like ``action_dist``: a reward model's predictions, for
+  the model-based estimators (DM, DR, SNDR, Switch-DR, DRos).
+
+Estimators (Dudik et al. 2011; Swaminathan & Joachims 2015; Wang et al. 2017; Su et al.
+2020): ``dm``, ``ipw``, ``snipw``, ``dr``, ``sndr``, ``switch_dr``, ``dr_os``; ``replay``
+(Li et al. 2011) for a deterministic policy. ``estimate_policy_value`` adds bootstrap
+percentile intervals, resampling rounds with replacement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from loopml.core import ConfigError, DataError
+
+__all__ = ["ESTIMATORS", "OPEResult", "estimate_policy_value", "replay"]
+
+F = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class _Logs:
+    reward: F
+    w: F  # importance weight of the logged action: pi_e(a_i | x_i) / pscore_i
+    q_logged: F  # reward model at the logged action
+    q_policy: F  # sum_a pi_e(a | x_i) q(x_i, a)
+
+
+@dataclass(frozen=True)
+class OPEResult:
+    """An estimate of the evaluation policy's value with a bootstrap interval."""
+
+    estimator: str
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def _ratio(numerator: F, denominator: F) -> F:
+    return np.asarray(numerator.sum(-1) / np.maximum(denominator.sum(-1), 1e-300))
+
+
+def _dm(d: _Logs, idx: Idx) -> F:
+    return _mean(d.q_policy, idx)
+
+
+def _ipw(d: _Logs, idx: Idx) -> F:
+    return _mean(d.w * d.reward, idx)
+
+
+def _snipw(d: _Logs, idx: Idx) -> F:
+    return _ratio(_take(d.w * d.reward, idx), _take(d.w, idx))
+
+
+def _dr(d: _Logs, idx: Idx) -> F:
+    return _mean(d.q_policy + d.w * (d.reward - d.q_logged), idx)
+
+
+def _sndr(d: _Logs, idx: Idx) -> F:
+    correction = _ratio(_take(d.w * (d.reward - d.q_logged), idx), _take(d.w, idx))
+    return _mean(d.q_policy, idx) + correction
+
+
+def switch_dr_factory(tau: float) -> Estimator:
+    """Switch-DR: the DR correction only where the weight is at most ``tau``, DM elsewhere."""
+
+    def _switch(d: _Logs, idx: Idx) -> F:
+        keep = (d.w <= tau).astype(np.float64)
+        return _mean(d.q_policy + keep * d.w * (d.reward - d.q_logged), idx)
+
+    return _switch
+
+
+def dr_os_factory(lambda_: float) -> Estimator:
+    """DR with optimistic shrinkage (Su et al. 2020): weights ``lambda w / (w^2 + lambda)``."""
+
+    def _dros(d: _Logs, idx: Idx) -> F:
+        shrunk = lambda_ * d.w / (d.w**2 + lambda_) if lambda_ > 0 else np.zeros_like(d.w)
+        return _mean(d.q_policy + shrunk * (d.reward - d.q_logged), idx)
+
+    return _dros
+
+
+Idx = NDArray[np.intp] | None
+Estimator = Callable[[_Logs, Idx], F]
+
+
+def _take(values: F, idx: Idx) -> F:
+    return values if idx is None else values[idx]
+
+
+def _mean(values: F, idx: Idx) -> F:
+    return np.asarray(_take(values, idx).mean(-1))
+
+
+ESTIMATORS: dict[str, Estimator] = {
+    "dm": _dm,
+    "ipw": _ipw,
+    "snipw": _snipw,
+    "dr": _dr,
+    "sndr": _sndr,
+}
+"""The estimators by name; ``switch_dr`` and ``dr_os`` take a parameter (see below)."""
+
+_MODEL_FREE = {"ipw", "snipw"}
+
+
+def _validate(
+    reward: ArrayLike,
+    action: ArrayLike,
+    pscore: ArrayLike,
+    action_dist: ArrayLike,
+    position: ArrayLike | None,
+    estimated_rewards: ArrayLike | None,
+) -> tuple[F, NDArray[np.intp], F, F, NDArray[np.intp], F | None]:
+    r = np.asarray(reward, dtype=np.float64)
+    a = np.asarray(action)
+    p = np.asarray(pscore, dtype=np.float64)
+    dist = np.asarray(action_dist, dtype=np.float64)
+    n = r.shape[0] if r.ndim == 1 else -1
+    if n < 1 or a.shape != (n,) or p.shape != (n,) or dist.ndim not in (2, 3) or dist.shape[0] != n:
+        raise DataError(
+            "estimate_policy_value needs reward, action and pscore of shape (n,) and action_dist "
+            f"of shape (n, n_actions[, n_positions]). Got {r.shape}, {a.shape}, {p.shape}, "
+            f"{dist.shape} instead."
+        )
+    if not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= dist.shape[1]:
+        raise DataError(
+            f"'action' must hold integers in [0, {dist.shape[1] - 1}] (columns of action_dist)."
+        )
+    if np.any(~np.isfinite(p)) or np.any(p <= 0) or np.any(p > 1):
+        row = int(np.flatnonzero(~((p > 0) & (p <= 1)))[0])
+        raise DataError(
+            f"'pscore' must lie in (0, 1]; row {row} holds {p[row]!r}.",
+            hint="a logged action needs the positive probability its policy gave it",
+        )
+    if not np.all(np.isfinite(r)):
+        raise DataError(
+            f"'reward' holds a missing value at row {int(np.flatnonzero(~np.isfinite(r))[0])}."
+        )
+    pos = np.zeros(n, dtype=np.intp)
+    if dist.ndim == 3:
+        if position is None:
+            raise DataError("a 3-D action_dist (slates) needs 'position' for every round.")
+        pos = np.asarray(position).astype(np.intp)
+        if pos.shape != (n,) or pos.min() < 0 or pos.max() >= dist.shape[2]:
+            raise DataError(
+                f"'position' must hold integers in [0, {dist.shape[2] - 1}], one per round."
+            )
+    else:
+        dist = dist[:, :, None]
+    q = None
+    if estimated_rewards is not None:
+        q = np.asarray(estimated_rewards, dtype=np.float64)
+        q = q[:, :, None] if q.ndim == 2 else q
+        if q.shape != dist.shape:
+            raise DataError(
+                f"'estimated_rewards' must be shaped like action_dist {dist.shape}. Got {q.shape}."
+            )
+    return r, a.astype(np.intp), p, dist, pos, q
+
+
+def _logs(r: F, a: NDArray[np.intp], p: F, dist: F, pos: NDArray[np.intp], q: F | None) -> _Logs:
+    rows = np.arange(r.shape[0])
+    pi_logged = dist[rows, a, pos]
+    policy_at_pos = dist[rows, :, pos]
+    if q is None:
+        zeros = np.zeros_like(r)
+        return _Logs(r, pi_logged / p, zeros, zeros)
+    q_at_pos = q[rows, :, pos]
+    return _Logs(r, pi_logged / p, q[rows, a, pos], np.einsum("na,na->n", policy_at_pos, q_at_pos))
+
+
+def _resolve(names: Sequence[str], tau: float, lambda_: float) -> dict[str, Estimator]:
+    chosen: dict[str, Estimator] = {}
+    for name in names:
+        if name in ESTIMATORS:
+            chosen[name] = ESTIMATORS[name]
+        elif name == "switch_dr":
+            chosen[name] = switch_dr_factory(tau)
+        elif name == "dr_os":
+            chosen[name] = dr_os_factory(lambda_)
+        else:
+            valid = [*ESTIMATORS, "switch_dr", "dr_os"]
+            raise ConfigError(f"Unknown off-policy estimator {name!r}; choose from {valid}.")
+    return chosen
+
+
+def estimate_policy_value(
+    reward: ArrayLike,
+    action: ArrayLike,
+    pscore: ArrayLike,
+    action_dist: ArrayLike,
+    *,
+    position: ArrayLike | None = None,
+    estimated_rewards: ArrayLike | None = None,
+    estimators: Sequence[str] = ("dm", "ipw", "snipw", "dr", "sndr", "switch_dr"),
+    switch_tau: float = 100.0,
+    dr_os_lambda: float = 100.0,
+    n_bootstrap: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict[str, OPEResult]:
+    """Each estimator's value of the evaluation policy, with a bootstrap ``1 - alpha`` interval.
+
+    >>> rng = np.random.default_rng(0)
+    >>> n = 20_000
+    >>> action = rng.integers(0, 2, n)                     # uniform logging policy
+    >>> reward = (rng.random(n) < np.where(action == 1, 0.3, 0.1)).astype(float)
+    >>> target = np.tile([0.2, 0.8], (n, 1))               # true value 0.2*0.1 + 0.8*0.3 = 0.26
+    >>> q = np.tile([0.1, 0.3], (n, 1))
+    >>> out = estimate_policy_value(reward, action, np.full(n, 0.5), target, estimated_rewards=q)
+    >>> dr = out["dr"]
+    >>> round(out["ipw"].value, 2), round(dr.value, 2), dr.ci_low < 0.26 < dr.ci_high
+    (0.26, 0.26, True)
+    """
+    if n_bootstrap < 0 or not 0 < alpha < 1:
+        raise ConfigError(
+            "estimate_policy_value needs n_bootstrap >= 0 and 0 < alpha < 1. Got "
+            f"{n_bootstrap!r}, {alpha!r}."
+        )
+    r, a, p, dist, pos, q = _validate(
+        reward, action, pscore, action_dist, position, estimated_rewards
+    )
+    chosen = _resolve(estimators, switch_tau, dr_os_lambda)
+    needs_model = [name for name in chosen if name not in _MODEL_FREE]
+    if needs_model and q is None:
+        raise ConfigError(
+            f"The estimators {needs_model} need 'estimated_rewards' from a reward model."
+        )
+    data = _logs(r, a, p, dist, pos, q)
+    rng = np.random.default_rng(seed)
+    n = r.shape[0]
+    results: dict[str, OPEResult] = {}
+    boot = rng.integers(0, n, size=(n_bootstrap, n)) if n_bootstrap else None
+    for name, estimator in chosen.items():
+        value = float(estimator(data, None))
+        low = high = value
+        if boot is not None:
+            draws = np.concatenate(
+                [
+                    estimator(data, chunk)
+                    for chunk in np.array_split(boot, max(1, n_bootstrap // 50))
+                ]
+            )
+            low, high = (float(x) for x in np.quantile(draws, [alpha / 2, 1 - alpha / 2]))
+        results[name] = OPEResult(name, value, low, high, n)
+    return results
+
+
+def replay(
+    reward: ArrayLike,
+    action: ArrayLike,
+    target_action: ArrayLike,
+    *,
+    n_bootstrap: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> OPEResult:
+    """Replay (Li et al. 2011): the mean reward of rounds where the logged action is the target's.
+
+    Unbiased for a deterministic target policy when the logging policy was uniformly random.
+
+    >>> rng = np.random.default_rng(1)
+    >>> action = rng.integers(0, 4, 40_000)
+    >>> reward = (rng.random(40_000) < 0.1 + 0.1 * action).astype(float)
+    >>> round(replay(reward, action, np.full(40_000, 3)).value, 2)
+    0.4
+    """
+    r = np.asarray(reward, dtype=np.float64)
+    a, t = np.asarray(action), np.asarray(target_action)
+    if a.shape != r.shape or t.shape != r.shape or r.ndim != 1:
+        raise DataError(
+            f"replay needs reward, action and target_action of one shape (n,). Got {r.shape}, "
+            f"{a.shape}, {t.shape}."
+        )
+    match = a == t
+    if not match.any():
+        raise DataError("replay found no round where the logged action equals the target's action.")
+    kept = r[match]
+    value = float(kept.mean())
+    low = high = value
+    if n_bootstrap:
+        rng = np.random.default_rng(seed)
+        means = kept[rng.integers(0, kept.size, size=(n_bootstrap, kept.size))].mean(axis=1)
+        low, high = (float(x) for x in np.quantile(means, [alpha / 2, 1 - alpha / 2]))
+    return OPEResult("replay", value, low, high, int(kept.size))
