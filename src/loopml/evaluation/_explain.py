@@ -41,7 +41,8 @@ def permutation_importance(
         drops = []
         for _ in range(repeats):
             shuffled = frame.copy()
-            shuffled[column] = frame[column].to_numpy()[rng.permutation(len(frame))]
+            values = frame[column].to_numpy()[rng.permutation(len(frame))]
+            shuffled[column] = pd.Series(values, index=frame.index, dtype=frame[column].dtype)
             value = metric(y_arr, score(shuffled))
             drops.append(base - value if higher_is_better else value - base)
         rows.append(
