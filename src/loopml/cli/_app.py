@@ -26,6 +26,8 @@ app = typer.Typer(
 
 _COMMAND_MODULES: list[str] = [
     "loopml.cli._demo",
+    "loopml.cli._data",
+    "loopml.cli._experiments",
 ]
 
 

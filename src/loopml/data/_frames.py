@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from loopml.core import ConfigError
+from loopml.core import ConfigError, SourceConfig
 from loopml.data._snapshots import DATA_FILE, Snapshot
 from loopml.data._sources import connect, literal, open_source
 
@@ -74,6 +74,10 @@ def open_table(data: Any) -> Iterator[Table]:
             yield _describe(con, "loopml_frame", "DataFrame", None)
         finally:
             con.close()
+        return
+    if isinstance(data, SourceConfig):
+        with open_source(data, base_dir=None) as opened:
+            yield Table(opened.con, f"({opened.sql})", opened.columns, opened.types, opened.label)
         return
     if not isinstance(data, Snapshot | str | os.PathLike):
         raise ConfigError(

@@ -471,6 +471,8 @@ def _normalise(
                 f"{label}, column {name!r}: timestamps without a time zone",
                 hint="write the values with an offset (e.g. '+00:00'), or declare the zone "
                 "they are in with `timezone: UTC` (or e.g. 'Europe/Paris') in the source",
+                reason="naive_timestamp",
+                column=name,
             )
         return f"timezone({literal(zone)}, {column}::TIMESTAMP) AS {column}"
     if kind == "VARCHAR" and (declared or as_text):
@@ -518,6 +520,8 @@ def _explain(opened: OpenSource, error: Exception) -> Exception:
             f"{where}: {value!r} has no time zone",
             hint="write every value with an offset (e.g. '+00:00'), or declare the zone of "
             "the values without one with `timezone: UTC` in the source",
+            reason="naive_timestamp",
+            column=name,
         )
     return SourceError(
         f"{where}: {value!r} is not a timestamp",
