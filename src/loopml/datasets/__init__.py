@@ -7,6 +7,7 @@
 """
 
 from loopml.datasets._card_fraud import CardFraud, GroundTruth, LabelDelay, card_fraud
+from loopml.datasets._demo import DemoResult, DemoStep, run_demo
 from loopml.datasets._loaders import (
     YOUTUBE_LABELING_FUNCTIONS,
     OpenBandit,
@@ -21,6 +22,8 @@ from loopml.datasets._loaders import (
 __all__ = [
     "YOUTUBE_LABELING_FUNCTIONS",
     "CardFraud",
+    "DemoResult",
+    "DemoStep",
     "GroundTruth",
     "LabelDelay",
     "OpenBandit",
@@ -31,4 +34,5 @@ __all__ = [
     "load_open_bandit",
     "load_sea",
     "load_youtube_spam",
+    "run_demo",
 ]
