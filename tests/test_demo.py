@@ -149,3 +149,13 @@ def test_refuses_another_project_unless_forced(
 def test_bad_days_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["demo", "--dir", str(tmp_path / "x"), "--days", "1"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_a_file_as_the_folder_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    assert main(["demo", "--dir", str(target), "--days", "3"]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert target.read_text() == "keep me"

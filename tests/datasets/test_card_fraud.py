@@ -203,7 +203,9 @@ def test_a_million_transactions_take_seconds() -> None:
     big = card_fraud(n_days=90, n_cards=19_000)
     elapsed = time.perf_counter() - began
     assert len(big.transactions) > 1_000_000
-    assert elapsed < 8.0, f"{elapsed:.1f} s for {len(big.transactions)} transactions"
+    # ~1 s alone on 2 cores; the bound leaves room for a loaded CI machine, while a
+    # per-row Python loop would take minutes.
+    assert elapsed < 15.0, f"{elapsed:.1f} s for {len(big.transactions)} transactions"
 
 
 @pytest.mark.parametrize(
@@ -214,6 +216,7 @@ def test_a_million_transactions_take_seconds() -> None:
         ({"n_merchants": "many"}, "'n_merchants'"),
         ({"fraud_rate": 0.0}, "'fraud_rate'"),
         ({"start": "yesterday-ish"}, "'start'"),
+        ({"seed": -1}, "'seed'"),
     ],
 )
 def test_bad_parameters_name_themselves(kwargs: dict[str, object], word: str) -> None:

@@ -203,7 +203,7 @@ def card_fraud(
     >>> bool(0.0 < world.labels["is_fraud"].mean() < 0.03)
     True
     """
-    start_ts = _check_params(n_days, n_cards, n_merchants, start, fraud_rate)
+    start_ts = _check_params(n_days, n_cards, n_merchants, start, fraud_rate, seed)
     rng = np.random.default_rng(seed)
     cards = _cards(rng, n_cards, start_ts)
     merchants = _merchants(rng, n_merchants)
@@ -216,10 +216,15 @@ def card_fraud(
 
 # -- parameters -------------------------------------------------------------------------
 def _check_params(
-    n_days: int, n_cards: int, n_merchants: int, start: str | datetime, fraud_rate: float
+    n_days: int,
+    n_cards: int,
+    n_merchants: int,
+    start: str | datetime,
+    fraud_rate: float,
+    seed: int,
 ) -> pd.Timestamp:
     for name, value, low in (("n_days", n_days, 2), ("n_cards", n_cards, 1),
-                             ("n_merchants", n_merchants, 10)):
+                             ("n_merchants", n_merchants, 10), ("seed", seed, 0)):
         if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
             raise ConfigError(
                 f"The '{name}' parameter of card_fraud must be an integer >= {low}. "

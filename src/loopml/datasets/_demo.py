@@ -160,6 +160,11 @@ def run_demo(
 
 
 def _prepare_folder(directory: Path, force: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise WorkspaceError(
+            f"--dir {directory} is a file, not a folder",
+            hint="give a folder for the demo (it is created if missing)",
+        )
     config_path = directory / "loopml.yaml"
     if config_path.is_file():
         try:

@@ -68,12 +68,16 @@ def datasets_dir() -> Path:
     """The shared datasets folder, or :class:`NotFoundError` saying where it looked.
 
     >>> import os
+    >>> saved = os.environ.get("LOOPML_DATASETS")
     >>> os.environ["LOOPML_DATASETS"] = "/nonexistent/datasets"
     >>> datasets_dir()
     Traceback (most recent call last):
     ...
     loopml.core._exceptions.NotFoundError: LOOPML_DATASETS is /nonexistent/datasets, ...
-    >>> del os.environ["LOOPML_DATASETS"]
+    >>> if saved is None:
+    ...     del os.environ["LOOPML_DATASETS"]
+    ... else:
+    ...     os.environ["LOOPML_DATASETS"] = saved
     """
     configured = os.environ.get(ENV_VAR)
     if configured:
