@@ -125,6 +125,11 @@ def test_another_seed_adds_new_versions(tmp_path: Path) -> None:
     assert first.snapshots["transactions"].version != second.snapshots["transactions"].version
     assert len(list_snapshots(Workspace.open(folder), "transactions")) == 2
     assert second.new_versions["transactions"]
+    assert len(list((folder / "data").glob("transactions-*.parquet"))) == 1
+    third = run_demo(folder, days=7, seed=2)  # another length: another fresh day, old one gone
+    assert [p.name for p in (folder / "data").glob("transactions-*.parquet")] == [
+        third.files["fresh"].name
+    ]
 
 
 def test_refuses_another_project_unless_forced(
@@ -137,7 +142,7 @@ def test_refuses_another_project_unless_forced(
     (folder / ".loopml" / "lake" / "payroll").mkdir(parents=True)
     assert main(["demo", "--dir", str(folder), "--days", "5"]) == 2
     err = capsys.readouterr().err
-    assert "payroll" in err and "--force" in err
+    assert "project 'payroll'" in err and "--force" in err
     assert (folder / "loopml.yaml").read_text() == "project: payroll\n"
     assert sorted(p.name for p in (folder / "data").iterdir()) == ["payroll.csv"]
     assert main(["demo", "--dir", str(folder), "--days", "5", "--force"]) == 0
@@ -149,6 +154,11 @@ def test_refuses_another_project_unless_forced(
 def test_bad_days_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["demo", "--dir", str(tmp_path / "x"), "--days", "1"]) == 2
     assert not (tmp_path / "x").exists()
+    from loopml.core import ConfigError
+
+    with pytest.raises(ConfigError, match="'days' parameter of run_demo"):
+        run_demo(tmp_path / "y", days=0, force=True)
+    assert not (tmp_path / "y").exists()
 
 
 def test_a_file_as_the_folder_is_a_usage_error(

@@ -33,6 +33,7 @@ import pandas as pd
 
 from loopml.core import (
     Config,
+    ConfigError,
     Workspace,
     WorkspaceError,
     atomic_path,
@@ -143,6 +144,9 @@ def run_demo(
     """
     from loopml.datasets._demo_report import print_step, print_summary
 
+    if isinstance(days, bool) or not isinstance(days, int) or days < 2:
+        raise ConfigError(f"The 'days' parameter of run_demo must be an integer >= 2. "
+                          f"Got {days!r} instead.")
     result = DemoResult(directory=Path(directory).resolve(), seed=seed, days=days)
     _prepare_folder(result.directory, force)
     for step in STEPS:
@@ -168,12 +172,12 @@ def _prepare_folder(directory: Path, force: bool) -> None:
     config_path = directory / "loopml.yaml"
     if config_path.is_file():
         try:
-            project = load_config(config_path).project
-        except Exception:  # an unreadable config is not the demo's either
-            project = None
-        if project != DEMO_PROJECT and not force:
+            owner = f"project {load_config(config_path).project!r}"
+        except ConfigError:  # an unreadable config is not the demo's either
+            owner = "a configuration that does not load"
+        if owner != f"project {DEMO_PROJECT!r}" and not force:
             raise WorkspaceError(
-                f"{config_path} belongs to project {project!r}, not to the demo",
+                f"{config_path} holds {owner}, not the demo's",
                 hint="choose another --dir, or pass --force to replace it with the demo",
             )
     if force:
@@ -212,6 +216,8 @@ def step_write(result: DemoResult) -> str:
         "fresh": tx[tx["event_time"] >= as_of],
         "labels": world.labels,
     }
+    for stale in data.glob("transactions-*.parquet"):  # an earlier run's fresh day
+        stale.unlink()
     for name, frame in tables.items():
         folder = truth if name == "labels" else data
         file_name = f"transactions-{fresh_date}.parquet" if name == "fresh" else f"{name}.parquet"
