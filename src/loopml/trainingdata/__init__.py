@@ -6,6 +6,13 @@ imbalance and augmentation (chapters 4 and 5 of *Designing Machine Learning Syst
 True
 """
 
+from loopml.trainingdata import _leakage_checks  # noqa: F401 - registers the checks
+from loopml.trainingdata._leakage import (
+    LEAKAGE_CHECKS,
+    LeakageFinding,
+    LeakageReport,
+    check_leakage,
+)
 from loopml.trainingdata._splits import (
     Fold,
     Split,
@@ -15,8 +22,12 @@ from loopml.trainingdata._splits import (
 )
 
 __all__ = [
+    "LEAKAGE_CHECKS",
     "Fold",
+    "LeakageFinding",
+    "LeakageReport",
     "Split",
+    "check_leakage",
     "make_split",
     "rolling_origin_folds",
     "split_from_config",
