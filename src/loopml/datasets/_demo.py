@@ -141,6 +141,7 @@ def run_demo(
     ['generate', 'write', 'workspace']
     >>> result.snapshots["transactions"].rows == len(result.world.transactions) - len(result.fresh)
     True
+    >>> shutil.rmtree(result.directory)
     """
     from loopml.datasets._demo_report import print_step, print_summary
 
