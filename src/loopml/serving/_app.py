@@ -1,0 +1,218 @@
+"""The HTTP edge: FastAPI routers over ``PredictionService``.
+
+Routes are grouped by resource (``APIRouter``): predictions, feedback, health and metrics,
+admin. Bodies are read and decoded here (size limit first), and loopml errors become
+status codes only here: bad input 4xx, a log that cannot keep up 503, never a 500 for
+anything a client sent. Admin routes need ``Authorization: Bearer <token>``.
+"""
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from loopml.core import ConfigError, DataError, LoopmlError, NotFoundError, get_logger
+from loopml.serving._log import LogBackpressure
+from loopml.serving._requests import RequestError
+from loopml.serving._service import PredictionService
+
+__all__ = ["AdminActions", "create_app"]
+
+_log = get_logger("serving.http")
+
+_PREDICT_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "One of MLflow's formats (dataframe_split, dataframe_records, "
+                    "instances, inputs) or an entity request {entities, features}.",
+                    "properties": {
+                        "dataframe_split": {"type": "object"},
+                        "dataframe_records": {"type": "array", "items": {"type": "object"}},
+                        "instances": {"type": "array"},
+                        "inputs": {},
+                        "entities": {"type": "object"},
+                        "features": {"type": "object"},
+                        "request_id": {"type": "string"},
+                        "unit_id": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@dataclass
+class AdminActions:
+    """What the admin routes do; each returns a JSON-able summary."""
+
+    reload: Callable[[], dict[str, Any]] | None = None
+    promote: Callable[[str], dict[str, Any]] | None = None
+    rollback: Callable[[], dict[str, Any]] | None = None
+    traffic: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+def create_app(
+    service: PredictionService,
+    *,
+    admin_token: str | None = None,
+    admin: AdminActions | None = None,
+    max_body_bytes: int = 1_000_000,
+) -> Any:
+    """The FastAPI application serving ``service``."""
+    from fastapi import APIRouter, FastAPI, Request
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+    app = FastAPI(title="loopml prediction service", version="1")
+    admin = admin or AdminActions()
+
+    def error(status: int, message: str, problems: list[dict[str, str]] | None = None) -> Response:
+        content: dict[str, Any] = {"error": message}
+        if problems:
+            content["problems"] = problems
+        return JSONResponse(content, status_code=status)
+
+    async def read_json(request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
+            raise _HTTPProblem(413, f"the body is larger than {max_body_bytes} bytes")
+        body = await request.body()
+        if len(body) > max_body_bytes:
+            raise _HTTPProblem(413, f"the body is larger than {max_body_bytes} bytes")
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as failure:
+            raise _HTTPProblem(400, f"the body is not valid JSON: {failure}") from None
+
+    def answer(call: Callable[[Any], dict[str, Any]], payload: Any) -> Response:
+        try:
+            return JSONResponse(call(payload))
+        except RequestError as failure:
+            return error(422, "invalid request", failure.problems)
+        except LogBackpressure as failure:
+            return error(503, str(failure))
+        except NotFoundError as failure:
+            return error(404, str(failure))
+        except (DataError, ConfigError) as failure:
+            return error(422, str(failure))
+        except LoopmlError as failure:
+            return error(503, str(failure))
+
+    predictions = APIRouter(tags=["predictions"])
+
+    @predictions.post("/predict", openapi_extra=_PREDICT_SCHEMA)
+    async def predict(request: Request) -> Response:
+        try:
+            payload = await read_json(request)
+        except _HTTPProblem as problem:
+            service.metrics.count("validation_failures")
+            return error(problem.status, problem.message)
+        return answer(service.predict, payload)
+
+    predictions.add_api_route(
+        "/invocations",
+        predict,
+        methods=["POST"],
+        openapi_extra=_PREDICT_SCHEMA,
+        summary="MLflow-compatible alias of /predict",
+    )
+
+    @predictions.post("/feedback")
+    async def feedback(request: Request) -> Response:
+        try:
+            payload = await read_json(request)
+        except _HTTPProblem as problem:
+            return error(problem.status, problem.message)
+        return answer(service.feedback, payload)
+
+    health = APIRouter(tags=["health"])
+
+    @health.get("/health")
+    async def alive() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @health.get("/ready")
+    async def ready() -> Response:
+        deployment = service.deployment
+        if not deployment.models:
+            return error(503, "no model loaded")
+        return JSONResponse(
+            {
+                "status": "ready",
+                "versions": sorted(deployment.models),
+                "model": deployment.name,
+                "aliases": deployment.aliases,
+            }
+        )
+
+    @health.get("/metrics")
+    async def metrics() -> Response:
+        return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    admin_router = APIRouter(prefix="/admin", tags=["admin"])
+
+    def authorized(request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return error(401, "admin routes need 'Authorization: Bearer <token>'")
+        if admin_token is None or not secrets.compare_digest(header[7:].strip(), admin_token):
+            return error(403, "wrong admin token")
+        return None
+
+    def admin_call(
+        request: Request, action: Callable[..., dict[str, Any]] | None, *args: Any
+    ) -> Response:
+        refused = authorized(request)
+        if refused is not None:
+            return refused
+        if action is None:
+            return error(501, "this action is not configured on this service")
+        try:
+            return JSONResponse(action(*args))
+        except LoopmlError as failure:
+            return error(409 if isinstance(failure, ConfigError) else 422, str(failure))
+
+    @admin_router.post("/reload")
+    async def reload(request: Request) -> Response:
+        return admin_call(request, admin.reload)
+
+    @admin_router.post("/promote/{version}")
+    async def promote(request: Request, version: str) -> Response:
+        return admin_call(request, admin.promote, version)
+
+    @admin_router.post("/rollback")
+    async def rollback(request: Request) -> Response:
+        return admin_call(request, admin.rollback)
+
+    @admin_router.post("/traffic")
+    async def traffic(request: Request) -> Response:
+        refused = authorized(request)
+        if refused is not None:
+            return refused
+        try:
+            payload = await read_json(request)
+        except _HTTPProblem as problem:
+            return error(problem.status, problem.message)
+        return admin_call(request, admin.traffic, payload)
+
+    for router in (predictions, health, admin_router):
+        app.include_router(router)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, failure: Exception) -> Response:
+        _log.exception("unexpected error on %s", request.url.path)
+        return error(500, "internal error")
+
+    return app
+
+
+class _HTTPProblem(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
