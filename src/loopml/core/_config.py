@@ -97,7 +97,10 @@ class SourceConfig(_Section):
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
+        # with a 'url', 'query' is the SQL run on that database, not a DuckDB query
         given = [name for name in ("path", "query", "url") if getattr(self, name)]
+        if self.url and self.query:
+            given.remove("query")
         if len(given) != 1:
             raise ValueError(
                 "a source needs exactly one of 'path', 'query' or 'url'"

@@ -407,17 +407,29 @@ def _sql_chunks(engine: Any, statement: Any, label: str) -> Iterator[pa.RecordBa
 
     try:
         with engine.connect() as connection:
-            result = connection.execution_options(stream_results=True).execute(statement)
+            result = connection.execution_options(
+                stream_results=True, yield_per=DEFAULT_BATCH_SIZE
+            ).execute(statement)
             names = list(result.keys())
             for rows in result.partitions(DEFAULT_BATCH_SIZE):
-                frame = pd.DataFrame.from_records(rows, columns=names)
-                yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+                yield _rows_to_batch(rows, names)
     except sa.exc.SQLAlchemyError as error:
         raise SourceError(
             f"{label}: the query failed: {redact(str(error).splitlines()[0])}"
         ) from None
     finally:
         engine.dispose()
+
+
+def _rows_to_batch(rows: list[Any], names: list[str]) -> pa.RecordBatch:
+    """Rows from a DB-API cursor as one Arrow batch (decimals become float64)."""
+    arrays = []
+    for values in zip(*rows, strict=True):
+        array = pa.array(values, from_pandas=True)
+        if pa.types.is_decimal(array.type):
+            array = array.cast(pa.float64())
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 # -- normalisation -----------------------------------------------------------------------------
@@ -496,7 +508,8 @@ def _parse_text_timestamp(index: int, column: str, zone: str | None) -> str:
     return (
         f"CASE WHEN {column} IS NULL OR trim({column}) = '' THEN NULL::TIMESTAMPTZ "
         f"WHEN {has_offset} THEN coalesce({parsed}, {bad}) "
-        f"ELSE coalesce({naive_value}, {bad}) END"
+        f"WHEN try_cast(trim({column}) AS TIMESTAMP) IS NULL THEN {bad} "
+        f"ELSE {naive_value} END"
     )
 
 
@@ -532,11 +545,15 @@ def _explain(opened: OpenSource, error: Exception) -> Exception:
 def _first_bad_row(opened: OpenSource, name: str, kind: str) -> tuple[int, Any]:
     column = quote(name)
     if kind == "naive":
-        bad = f"NOT regexp_matches(trim({column}), {literal(_OFFSET_RE)})"
+        bad = (
+            f"NOT regexp_matches(trim({column}), {literal(_OFFSET_RE)}) "
+            f"AND try_cast(trim({column}) AS TIMESTAMP) IS NOT NULL"
+        )
     else:
-        bad = f"try_cast(trim({column}) AS TIMESTAMPTZ) IS NULL"
-        if opened.config.timezone is not None:
-            bad += f" AND try_cast(trim({column}) AS TIMESTAMP) IS NULL"
+        bad = (
+            f"try_cast(trim({column}) AS TIMESTAMPTZ) IS NULL "
+            f"AND try_cast(trim({column}) AS TIMESTAMP) IS NULL"
+        )
     query = (
         f"SELECT loopml_row - 1, value FROM (SELECT row_number() OVER () AS loopml_row, "
         f"{column} AS value FROM ({opened.raw_sql}) AS raw) AS numbered "
