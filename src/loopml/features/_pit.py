@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from loopml.core import SchemaError, ensure_utc_series, parse_duration
+from loopml.features._duck import cursor
 
 __all__ = ["epoch_us", "harmonise_keys", "point_in_time_join"]
 
@@ -179,7 +179,7 @@ def _asof_rows(
         FROM a LEFT JOIN r ON {same} AND a.r_time = r.{_TIME}
         GROUP BY a.l_row
     """
-    connection = duckdb.connect()
+    connection = cursor()
     try:
         connection.register("left_frame", left)
         connection.register("right_frame", right)
