@@ -44,6 +44,10 @@ class _Bandit:
         self.counts_ = [0] * n_arms
         self.sums_ = [0.0] * n_arms
         self._random = random.Random(seed)
+        self._refresh = 1  # updates after which the cached distribution is recomputed
+        self._probs: list[float] = []
+        self._cumulative: list[float] = []
+        self._stale = 0
 
     @property
     def t_(self) -> int:
@@ -63,30 +67,40 @@ class _Bandit:
         self._check_update(arm, reward)
         self.counts_[arm] += 1
         self.sums_[arm] += reward
+        self._stale += 1
 
     def means(self) -> list[float]:
         """Empirical mean reward of each arm (0 for an arm never pulled)."""
         return [s / n if n else 0.0 for s, n in zip(self.sums_, self.counts_, strict=True)]
 
-    def probabilities(self) -> NDArray[np.float64]:  # pragma: no cover - overridden
+    def _compute(self) -> list[float]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _ensure(self) -> None:
+        if not self._probs or self._stale >= self._refresh:
+            self._probs = self._compute()
+            self._cumulative = list(accumulate(self._probs))
+            self._stale = 0
+
+    def probabilities(self) -> NDArray[np.float64]:
+        """The current action distribution (what ``select`` samples from)."""
+        self._ensure()
+        return np.asarray(self._probs, dtype=np.float64)
 
     def select(self) -> tuple[int, float]:
         """Choose an arm; returns ``(arm, probability it had of being chosen)``."""
-        probs = self.probabilities()
-        cumulative = list(accumulate(probs.tolist()))
-        arm = min(
-            bisect.bisect_right(cumulative, self._random.random() * cumulative[-1]), self.n_arms - 1
-        )
-        return arm, float(probs[arm])
+        self._ensure()
+        cumulative = self._cumulative
+        arm = bisect.bisect_right(cumulative, self._random.random() * cumulative[-1])
+        arm = min(arm, self.n_arms - 1)
+        return arm, self._probs[arm]
 
 
-def _uniform_over_best(scores: list[float], n_arms: int) -> NDArray[np.float64]:
+def _uniform_over_best(scores: list[float]) -> list[float]:
     best = max(scores)
-    ties = [i for i, s in enumerate(scores) if s >= best - 1e-12]
-    probs = np.zeros(n_arms)
-    probs[ties] = 1.0 / len(ties)
-    return probs
+    ties = [s >= best - 1e-12 for s in scores]
+    share = 1.0 / sum(ties)
+    return [share if tie else 0.0 for tie in ties]
 
 
 class EpsilonGreedy(_Bandit):
@@ -108,10 +122,10 @@ class EpsilonGreedy(_Bandit):
         super().__init__(n_arms, seed)
         self.epsilon = epsilon
 
-    def probabilities(self) -> NDArray[np.float64]:
+    def _compute(self) -> list[float]:
         """``epsilon / k`` everywhere plus ``1 - epsilon`` split over the best arms."""
-        greedy = _uniform_over_best(self.means(), self.n_arms)
-        return self.epsilon / self.n_arms + (1 - self.epsilon) * greedy
+        floor = self.epsilon / self.n_arms
+        return [floor + (1 - self.epsilon) * g for g in _uniform_over_best(self.means())]
 
 
 class UCB1(_Bandit):
@@ -133,19 +147,17 @@ class UCB1(_Bandit):
         super().__init__(n_arms, seed)
         self.exploration = exploration
 
-    def probabilities(self) -> NDArray[np.float64]:
+    def _compute(self) -> list[float]:
         """All mass on the arm with the highest upper confidence bound."""
-        unplayed = [i for i, n in enumerate(self.counts_) if n == 0]
-        if unplayed:
-            probs = np.zeros(self.n_arms)
-            probs[unplayed[0]] = 1.0
-            return probs
+        if 0 in self.counts_:
+            first = self.counts_.index(0)
+            return [float(i == first) for i in range(self.n_arms)]
         log_t = math.log(self.t_)
         scores = [
             s / n + self.exploration * math.sqrt(2 * log_t / n)
             for s, n in zip(self.sums_, self.counts_, strict=True)
         ]
-        return _uniform_over_best(scores, self.n_arms)
+        return _uniform_over_best(scores)
 
 
 class _Thompson(_Bandit):
@@ -161,24 +173,16 @@ class _Thompson(_Bandit):
         self.n_draws = n_draws
         self.refresh_every = refresh_every
         self._rng = np.random.default_rng(seed)
-        self._cache: NDArray[np.float64] | None = None
-        self._stale = 0
-
-    def update(self, arm: int, reward: float) -> None:
-        """Record a reward; the cached action distribution is refreshed when stale."""
-        super().update(arm, reward)
-        self._stale += 1
+        self._refresh = refresh_every
 
     def _draws(self) -> NDArray[np.float64]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def probabilities(self) -> NDArray[np.float64]:
+    def _compute(self) -> list[float]:
         """Monte Carlo estimate of P(arm has the highest mean) under the posterior."""
-        if self._cache is None or self._stale >= self.refresh_every:
-            winners = np.argmax(self._draws(), axis=1)
-            self._cache = np.bincount(winners, minlength=self.n_arms) / self.n_draws
-            self._stale = 0
-        return self._cache
+        winners = np.argmax(self._draws(), axis=1)
+        counts = np.bincount(winners, minlength=self.n_arms)
+        return [float(c) / self.n_draws for c in counts]
 
 
 class ThompsonBernoulli(_Thompson):

@@ -118,6 +118,20 @@ class ArmWindow:
                 raise DataError(f"The '{name}' of an ArmWindow holds a missing or infinite value.")
         return cls(requests, errors, *arrays)
 
+    def merged(self, other: ArmWindow) -> ArmWindow:
+        """Both windows together (the controller analyses everything since the step began).
+
+        >>> ArmWindow.of(10, 1).merged(ArmWindow.of(30, 2)).requests
+        40
+        """
+        return ArmWindow(
+            self.requests + other.requests,
+            self.errors + other.errors,
+            np.concatenate([self.latencies_ms, other.latencies_ms]),
+            np.concatenate([self.predictions, other.predictions]),
+            np.concatenate([self.quality, other.quality]),
+        )
+
 
 @dataclass(frozen=True)
 class Check:
@@ -299,7 +313,7 @@ def analyze_step(
                 outcome,
                 psi,
                 spec.max_drift,
-                f"prediction PSI {psi:.3g} (limit {spec.max_drift:g})",
+                f"prediction drift PSI {psi:.3g} (limit {spec.max_drift:g})",
             )
         )
     if champion.quality.size >= spec.min_labels and challenger.quality.size >= spec.min_labels:
