@@ -13,6 +13,15 @@ from loopml.trainingdata._leakage import (
     LeakageReport,
     check_leakage,
 )
+from loopml.trainingdata._sampling import (
+    ImportanceWeights,
+    ReservoirSampler,
+    WeightedReservoirSampler,
+    importance_weights,
+    simple_sample,
+    stratified_sample,
+    weighted_sample,
+)
 from loopml.trainingdata._splits import (
     Fold,
     Split,
@@ -24,11 +33,18 @@ from loopml.trainingdata._splits import (
 __all__ = [
     "LEAKAGE_CHECKS",
     "Fold",
+    "ImportanceWeights",
     "LeakageFinding",
     "LeakageReport",
+    "ReservoirSampler",
     "Split",
+    "WeightedReservoirSampler",
     "check_leakage",
+    "importance_weights",
     "make_split",
     "rolling_origin_folds",
+    "simple_sample",
     "split_from_config",
+    "stratified_sample",
+    "weighted_sample",
 ]

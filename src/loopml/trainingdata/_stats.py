@@ -156,7 +156,7 @@ def domain_scores(
     columns: list[str],
     *,
     seed: int,
-    n_estimators: int = 60,
+    params: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Cross-fitted P(row is from ``second``) from a small LightGBM domain classifier.
 
@@ -171,10 +171,12 @@ def domain_scores(
     scores = np.empty(len(label))
     gains = np.zeros(len(columns))
     for k in (0, 1):
+        settings: dict[str, float] = {
+            "n_estimators": 60, "num_leaves": 15, "learning_rate": 0.1, "min_child_samples": 20,
+            "colsample_bytree": 0.8, **(params or {}),
+        }
         model = lgb.LGBMClassifier(
-            n_estimators=n_estimators, num_leaves=15, learning_rate=0.1, min_child_samples=20,
-            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
-            n_jobs=1, verbose=-1,
+            subsample=0.8, subsample_freq=1, random_state=seed, n_jobs=1, verbose=-1, **settings
         )
         fit_rows = fold != k
         model.fit(matrix[fit_rows], label[fit_rows])
