@@ -223,22 +223,37 @@ class ServeConfig(_Section):
 
 
 class DriftConfig(_Section):
+    """Drift decisions: significant after correction AND an effect of at least ``min_effect``
+    (Wasserstein in reference standard deviations for numbers, Jensen-Shannon distance for
+    categories). 0.05 keeps a 0.1-sigma shift detectable; 0.1 sits right on it."""
+
     alpha: float = Field(default=0.01, gt=0.0, lt=1.0)
     correction: Literal["holm", "bh", "none"] = "holm"
-    min_effect: float = Field(default=0.1, ge=0.0)
+    min_effect: float = Field(default=0.05, ge=0.0)
+    multivariate: bool = True
 
 
 class AlertRuleConfig(_Section):
+    """An alert: ``metric`` above (or below) ``threshold`` for ``for_windows`` windows in a
+    row and at least ``for_duration``; sinks are ``log``, ``file[:path]``, ``webhook:URL``."""
+
     name: str
     metric: str
     threshold: float
     above: bool = True
     for_windows: int = Field(default=1, ge=1)
+    for_duration: Duration | None = None
     sinks: list[str] = Field(default_factory=lambda: ["log"])
 
 
 class MonitorConfig(_Section):
+    """Monitoring: the window, the reference (``first_window``, ``previous_window``, or the
+    path of a profile JSON), how long labels take to arrive, and the alert rules."""
+
     window: Duration = timedelta(days=1)
+    reference: str = "first_window"
+    label_delay: Duration | None = None
+    item_column: str | None = None
     drift: DriftConfig = Field(default_factory=DriftConfig)
     alerts: list[AlertRuleConfig] = Field(default_factory=list)
 
