@@ -7,6 +7,13 @@ True
 """
 
 from loopml.trainingdata import _leakage_checks  # noqa: F401 - registers the checks
+from loopml.trainingdata._labels import (
+    LabelDelayReport,
+    LabeledPredictions,
+    join_labels,
+    join_labels_from_config,
+    label_delay,
+)
 from loopml.trainingdata._leakage import (
     LEAKAGE_CHECKS,
     LeakageFinding,
@@ -34,6 +41,8 @@ __all__ = [
     "LEAKAGE_CHECKS",
     "Fold",
     "ImportanceWeights",
+    "LabelDelayReport",
+    "LabeledPredictions",
     "LeakageFinding",
     "LeakageReport",
     "ReservoirSampler",
@@ -41,6 +50,9 @@ __all__ = [
     "WeightedReservoirSampler",
     "check_leakage",
     "importance_weights",
+    "join_labels",
+    "join_labels_from_config",
+    "label_delay",
     "make_split",
     "rolling_origin_folds",
     "simple_sample",

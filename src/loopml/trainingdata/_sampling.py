@@ -96,7 +96,7 @@ def _largest_remainder(quotas: np.ndarray, total: int) -> np.ndarray:
     extra = total - int(base.sum())
     order = np.argsort(-(quotas - base), kind="stable")
     base[order[:extra]] += 1
-    return base
+    return np.asarray(base, dtype=np.int64)
 
 
 def _equal_allocation(sizes: np.ndarray, total: int) -> np.ndarray:

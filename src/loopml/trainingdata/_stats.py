@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -171,7 +171,7 @@ def domain_scores(
     scores = np.empty(len(label))
     gains = np.zeros(len(columns))
     for k in (0, 1):
-        settings: dict[str, float] = {
+        settings: dict[str, Any] = {
             "n_estimators": 60, "num_leaves": 15, "learning_rate": 0.1, "min_child_samples": 20,
             "colsample_bytree": 0.8, **(params or {}),
         }
