@@ -22,6 +22,7 @@ __all__ = [
     "infer_cardinality",
     "VoteMoments",
     "label_dtype",
+    "one_blas_thread",
     "linear_votes",
     "vote_counts",
     "vote_moments",
@@ -189,7 +190,7 @@ def vote_moments(L: IntArray, cardinality: int, chunk_rows: int = 65_536) -> Vot
     n, m = L.shape
     k = cardinality
     overlaps, joint, mass = np.zeros((k * m, k * m)), np.zeros((k * m, k)), np.zeros(k)
-    with _one_blas_thread():
+    with one_blas_thread():
         for blocks in _class_blocks(L, k, chunk_rows):
             counts = np.stack([block.sum(axis=1, dtype=np.float64) for block in blocks], axis=1)
             totals = counts.sum(axis=1, keepdims=True)
@@ -218,7 +219,7 @@ def linear_votes(L: IntArray, weights: FloatArray, chunk_rows: int = 65_536) -> 
     k = weights.shape[0] // m
     per_class = weights.reshape(m, k, -1).astype(np.float32)
     out = np.zeros((n, weights.shape[1]))
-    with _one_blas_thread():
+    with one_blas_thread():
         for start, blocks in zip(range(0, n, chunk_rows), _class_blocks(L, k, chunk_rows)):
             for c in range(k):
                 out[start : start + chunk_rows] += blocks[c] @ per_class[:, c, :]
@@ -242,10 +243,15 @@ def _lf_major(m: int, k: int) -> IntArray:
     return np.asarray([c * m + j for j in range(m) for c in range(k)])
 
 
-def _one_blas_thread() -> Any:
+def one_blas_thread() -> Any:
+    """A context that runs every BLAS loaded so far on one thread.
+
+    The products here are thin (tall x 2..100); on a shared 2-core machine OpenBLAS's
+    threads cost 10-30x more than they save.
+    """
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=1)
 
 
 def vote_counts(L: IntArray, cardinality: int) -> FloatArray:

@@ -28,7 +28,12 @@ from loopml.trainingdata.labeling._base import (
     posterior,
     resolve_permutation,
 )
-from loopml.trainingdata.labeling._matrix import FloatArray, IntArray, vote_moments
+from loopml.trainingdata.labeling._matrix import (
+    FloatArray,
+    IntArray,
+    one_blas_thread,
+    vote_moments,
+)
 
 __all__ = ["MatrixCompletion"]
 
@@ -187,14 +192,15 @@ class _Objective:
         if self.fixed_p is None:
             parts.append(np.log(p0))
             bounds += [(-20.0, 20.0)] * self.k
-        result = minimize(
-            self.value_and_grad,
-            np.concatenate(parts),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10},
-        )
+        with one_blas_thread():  # imported first, so SciPy's own OpenBLAS is limited too
+            result = minimize(
+                self.value_and_grad,
+                np.concatenate(parts),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10},
+            )
         self.n_iter, self.final_loss = int(result.nit), float(result.fun)
         mu, p, _ = self._unpack(result.x)
         return mu, p
