@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loopml.core import ConfigError, Workspace
+from loopml.core import ConfigError, DataValidationError, Workspace
 
 if TYPE_CHECKING:
     from loopml.data import Profile, ValidationReport
@@ -130,7 +130,11 @@ def validate(
         console.print("no problems found")
         return
     _print_problems(console, report)
-    raise typer.Exit(1)
+    raise DataValidationError(
+        f"{table}@{snapshot.version}: {len(report.problems)} data problem(s) found",
+        report=report,
+        hint="see the table above: each row says what to do",
+    )
 
 
 def _print_problems(console: Any, report: ValidationReport) -> None:

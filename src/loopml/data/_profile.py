@@ -279,8 +279,10 @@ def _main_pass(
 def _bin_expr(value: str, edges: list[float]) -> str:
     low, high, count = edges[0], edges[-1], len(edges) - 1
     width = (high - low) / count
+    # least/greatest skip NULLs in DuckDB, so a NULL (or NaN) must stay out of every bin
+    index = f"least(greatest(floor(({value} - {low!r}) / {width!r}), 0), {count - 1})"
     return (
-        f"CAST(least(greatest(floor(({value} - {low!r}) / {width!r}), 0), {count - 1}) AS INTEGER)"
+        f"CASE WHEN {value} IS NULL OR isnan({value}) THEN NULL ELSE CAST({index} AS INTEGER) END"
     )
 
 

@@ -195,14 +195,19 @@ def _csv_sql(
             f"{path}, line 1: the header repeats the column name(s) {duplicates}",
             hint="give every column a distinct name in the file's first line",
         )
+    # skip=0: DuckDB's sniffer may otherwise take a later, wider row for the header and
+    # silently drop the rows above it
     options = (
-        f"delim={literal(delimiter)}, header=true, strict_mode=true, encoding={literal(encoding)}"
+        f"delim={literal(delimiter)}, header=true, skip=0, strict_mode=true, "
+        f"encoding={literal(encoding)}"
     )
     base_sql = f"read_csv({literal(str(path))}, {options}"
     try:
         described = con.sql(f"DESCRIBE SELECT * FROM {base_sql})").fetchall()
     except duckdb.Error as error:
         raise _csv_error(path, config, error) from None
+    if len(described) != len(header):
+        raise _csv_error(path, config, SourceError(f"{len(described)} columns read"))
     as_text = [
         name
         for name, kind, *_ in described
