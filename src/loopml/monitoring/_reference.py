@@ -174,17 +174,22 @@ def reference_from_profile(profile: Any) -> dict[str, ColumnReference]:
     >>> reference_from_profile(profile)["x"].max
     2.0
     """
-    if hasattr(profile, "to_dict") and not isinstance(profile, Mapping):
-        profile = profile.to_dict()
+    if not isinstance(profile, Mapping):
+        for method in ("to_json", "to_dict"):
+            if callable(getattr(profile, method, None)):
+                profile = getattr(profile, method)()
+                break
     columns = profile.get("columns", profile) if isinstance(profile, Mapping) else None
-    if columns is None:
-        columns = getattr(profile, "columns", None)
     if not isinstance(columns, Mapping):
         raise DataError(
             "the reference profile has no 'columns' mapping",
-            hint="pass a loopml.data.Profile, its to_dict(), or {column: statistics}",
+            hint="pass a loopml.data.Profile, its to_json(), or {column: statistics}",
         )
-    return {str(name): _column_from_profile(str(name), stats) for name, stats in columns.items()}
+    return {
+        str(name): _column_from_profile(str(name), stats)
+        for name, stats in columns.items()
+        if _get(stats, "kind") != "timestamp"
+    }
 
 
 def _get(stats: Any, key: str, default: Any = None) -> Any:
