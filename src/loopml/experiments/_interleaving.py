@@ -157,51 +157,71 @@ def simulate_rankers(
     n_docs: int = 30,
     length: int = 10,
     noise_a: float = 1.0,
-    noise_b: float = 1.5,
+    noise_b: float = 1.3,
     examination: float = 1.0,
+    mean_sessions: float = 4.0,
     seed: int = 0,
 ) -> RankerSimulation:
-    """Simulate ``n_users`` users, one query each, under interleaving and under each ranker.
+    """Simulate ``n_users`` users under interleaving and under each ranker alone.
 
-    Documents have grades 0-4 (click probability ``(2^g - 1) / 16`` when examined); a
-    ranker sorts ``grade + N(0, noise)``, so lower noise is a better ranker (A by default).
-    A user examines rank ``i`` (0-based) with probability ``1 / (i + 1) ** examination``.
+    Each user runs ``1 + NegBin`` queries (mean ``mean_sessions``, a heavy tail of very
+    active users) and has an activity level ``u ~ Beta(0.8, 1.2)``. Each query has a
+    richness ``r ~ Beta(0.6, 2.5)`` and ``n_docs`` documents with grades ``Binomial(4, r)``
+    (click probability ``(2^g - 1) / 16`` when examined); a ranker sorts
+    ``grade + N(0, noise)``, so lower noise is a better ranker (A by default). Rank ``i``
+    (0-based) is examined with probability ``u / (i + 1) ** examination``.
+
+    The A/B metric is a user's total clicks; the interleaving outcome is the sign of the
+    user's total click credit (A minus B) over their queries.
 
     >>> sim = simulate_rankers(2000, seed=0)
     >>> bool(sim.interleaving.mean() > 0), bool(sim.clicks_a.mean() > sim.clicks_b.mean())
     (True, True)
     """
-    if n_users < 1 or length < 1 or n_docs < length or noise_a < 0 or noise_b < 0:
+    if (
+        n_users < 1
+        or length < 1
+        or n_docs < length
+        or min(noise_a, noise_b) < 0
+        or mean_sessions < 1
+    ):
         raise ConfigError(
-            "simulate_rankers needs n_users >= 1, 1 <= length <= n_docs and noises >= 0. Got "
-            f"n_users={n_users}, length={length}, n_docs={n_docs}, noise_a={noise_a}, "
-            f"noise_b={noise_b}."
+            "simulate_rankers needs n_users >= 1, 1 <= length <= n_docs, noises >= 0 and "
+            f"mean_sessions >= 1. Got n_users={n_users}, length={length}, n_docs={n_docs}, "
+            f"noise_a={noise_a}, noise_b={noise_b}, mean_sessions={mean_sessions}."
         )
     rng = np.random.default_rng(seed)
     coin = random.Random(seed)
-    grades = rng.choice(5, size=(n_users, n_docs), p=[0.5, 0.25, 0.13, 0.08, 0.04])
+    extra = mean_sessions - 1
+    sessions = 1 + (rng.poisson(rng.gamma(0.5, 2 * extra, n_users)) if extra > 0 else 0)
+    owner = np.repeat(np.arange(n_users), sessions)
+    n_queries = owner.size
+    richness = rng.beta(0.6, 2.5, size=(n_queries, 1))
+    grades = rng.binomial(4, np.broadcast_to(richness, (n_queries, n_docs)))
     attract = (2.0**grades - 1) / 16
+    activity = rng.beta(0.8, 1.2, size=n_users)[owner][:, None]
     rank_a = np.argsort(-(grades + rng.normal(0, noise_a, grades.shape)), axis=1)[:, :length]
     rank_b = np.argsort(-(grades + rng.normal(0, noise_b, grades.shape)), axis=1)[:, :length]
-    exam = 1.0 / (np.arange(length) + 1.0) ** examination
-    rows = np.arange(n_users)[:, None]
+    exam = activity / (np.arange(length) + 1.0) ** examination
+    rows = np.arange(n_queries)[:, None]
 
     def clicks_on(ranked: NDArray[np.intp]) -> NDArray[np.bool_]:
         probs = exam * attract[rows, ranked]
         return np.asarray(rng.random(probs.shape) < probs)
 
-    clicks_a = clicks_on(rank_a).sum(axis=1)
-    clicks_b = clicks_on(rank_b).sum(axis=1)
-    mixed = np.empty((n_users, length), dtype=np.intp)
-    teams = np.empty((n_users, length), dtype=np.int64)
-    for user in range(n_users):
-        result = team_draft(rank_a[user].tolist(), rank_b[user].tolist(), length=length, rng=coin)
-        mixed[user], teams[user] = result.items, result.teams
+    def per_user(values: NDArray[np.int64]) -> NDArray[np.int64]:
+        return np.bincount(owner, weights=values, minlength=n_users).astype(np.int64)
+
+    clicks_a = per_user(clicks_on(rank_a).sum(axis=1))
+    clicks_b = per_user(clicks_on(rank_b).sum(axis=1))
+    mixed = np.empty((n_queries, length), dtype=np.intp)
+    teams = np.empty((n_queries, length), dtype=np.int64)
+    for query in range(n_queries):
+        result = team_draft(rank_a[query].tolist(), rank_b[query].tolist(), length=length, rng=coin)
+        mixed[query], teams[query] = result.items, result.teams
     clicked = clicks_on(mixed)
-    score_a = (clicked & (teams == 0)).sum(axis=1)
-    score_b = (clicked & (teams == 1)).sum(axis=1)
-    outcome = np.sign(score_a - score_b).astype(np.int64)
-    return RankerSimulation(outcome, clicks_a.astype(np.int64), clicks_b.astype(np.int64))
+    margin = per_user((clicked & (teams == 0)).sum(axis=1) - (clicked & (teams == 1)).sum(axis=1))
+    return RankerSimulation(np.sign(margin).astype(np.int64), clicks_a, clicks_b)
 
 
 def users_needed(
