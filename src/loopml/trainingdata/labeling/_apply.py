@@ -122,10 +122,11 @@ def _validated(
 
 
 def _raise_bad_output(name: str, value: Any, position: int, index: pd.Index, limit: int) -> None:
-    allowed = f"0..{limit - 1}" if limit < 32767 else "0 or more"
+    allowed = f"in 0..{limit - 1}" if limit < 32767 else "(0, 1, ...)"
+    shown = value.item() if isinstance(value, np.generic) else value
     raise DataError(
-        f"Labeling function {name!r} returned {value!r} for row {position} (index "
-        f"{index[position]!r}); it must return a class index in {allowed} or -1 to abstain",
+        f"Labeling function {name!r} returned {shown!r} for row {position} (index "
+        f"{index[position]!r}); it must return a class index {allowed} or -1 to abstain",
         hint="return -1 (ABSTAIN) when the function has no opinion",
     )
 

@@ -18,6 +18,7 @@ from loopml.core import ConfigError, DataError, NotFoundError
 from loopml.trainingdata.labeling._matrix import (
     FloatArray,
     IntArray,
+    check_cardinality,
     check_label_matrix,
     infer_cardinality,
     linear_votes,
@@ -79,6 +80,8 @@ class LabelModel:
     ) -> Self:
         """Fit on a label matrix; ``class_balance`` fixes ``P(y)`` (else it is estimated)."""
         self._check_tie_break(self.tie_break)
+        if self.cardinality is not None:
+            check_cardinality(self.cardinality)
         matrix = check_label_matrix(L, self.cardinality)
         k = infer_cardinality(matrix, self.cardinality)
         if self._binary_only and k != 2:

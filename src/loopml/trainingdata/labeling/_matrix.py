@@ -18,6 +18,7 @@ from loopml.core import ConfigError, DataError
 
 __all__ = [
     "ABSTAIN",
+    "check_cardinality",
     "check_label_matrix",
     "infer_cardinality",
     "VoteMoments",
@@ -128,13 +129,22 @@ def infer_cardinality(L: IntArray, cardinality: int | None) -> int:
     3
     """
     if cardinality is not None:
-        if isinstance(cardinality, bool) or not isinstance(cardinality, int) or cardinality < 2:
-            raise ConfigError(
-                "The 'cardinality' parameter must be an integer of at least 2. "
-                f"Got {cardinality!r} instead."
-            )
-        return cardinality
+        return check_cardinality(cardinality)
     return max(int(L.max()) + 1, 2)
+
+
+def check_cardinality(cardinality: Any) -> int:
+    """``cardinality`` itself if it is an integer of at least 2, else a ``ConfigError``.
+
+    >>> check_cardinality(3)
+    3
+    """
+    if isinstance(cardinality, bool) or not isinstance(cardinality, int) or cardinality < 2:
+        raise ConfigError(
+            "The 'cardinality' parameter must be an integer of at least 2. "
+            f"Got {cardinality!r} instead."
+        )
+    return cardinality
 
 
 def votes_one_hot(L: IntArray, cardinality: int) -> Any:
