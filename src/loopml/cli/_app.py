@@ -28,6 +28,7 @@ _COMMAND_MODULES: list[str] = [
     "loopml.cli._demo",
     "loopml.cli._data",
     "loopml.cli._experiments",
+    "loopml.cli._monitoring",
 ]
 
 

@@ -55,7 +55,14 @@ from loopml.monitoring._reference import (
 )
 from loopml.monitoring._report import line_chart, render_html
 from loopml.monitoring._results import DriftTestResult
-from loopml.monitoring._run import MonitorRun, WindowResult, list_runs, load_run, run_monitor
+from loopml.monitoring._run import (
+    MonitorRun,
+    WindowResult,
+    alert_status,
+    list_runs,
+    load_run,
+    run_monitor,
+)
 from loopml.monitoring._streaming import (
     DETECTORS,
     DetectionScore,
@@ -100,6 +107,7 @@ __all__ = [
     "WindowResult",
     "adjust_p_values",
     "aggregate_diversity",
+    "alert_status",
     "check_drift_test",
     "check_metric_name",
     "chi_square_test",

@@ -50,7 +50,15 @@ from loopml.monitoring._report import render_html
 from loopml.monitoring._results import clean_float
 from loopml.monitoring._windows import Window, split_by_windows, time_windows
 
-__all__ = ["FEATURE_PREFIX", "MonitorRun", "WindowResult", "list_runs", "load_run", "run_monitor"]
+__all__ = [
+    "FEATURE_PREFIX",
+    "MonitorRun",
+    "WindowResult",
+    "alert_status",
+    "list_runs",
+    "load_run",
+    "run_monitor",
+]
 
 FEATURE_PREFIX = "f_"
 _RUN_KIND = "monitor.run"
@@ -405,3 +413,13 @@ def load_run(workspace: Workspace, run_id: str = "latest") -> dict[str, Any]:
     data: dict[str, Any] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     data["path"] = str(folder)
     return data
+
+
+def alert_status(workspace: Workspace, *, limit: int = 20) -> dict[str, Any]:
+    """The state of every configured alert rule and the latest ``limit`` transitions."""
+    rules = [AlertRule.from_config(r) for r in workspace.config.monitor.alerts]
+    manager = AlertManager(rules, StateStore(workspace.state_url))
+    events = manager.events()
+    return {"rules": [s.to_dict() | {"metric": r.metric, "threshold": r.threshold, "above": r.above}
+                      for s, r in zip(manager.states(), rules, strict=True)],
+            "events": events[-limit:] if limit else events}
