@@ -6,7 +6,15 @@ imbalance and augmentation (chapters 4 and 5 of *Designing Machine Learning Syst
 True
 """
 
+from typing import Any
+
 from loopml.trainingdata import _leakage_checks  # noqa: F401 - registers the checks
+from loopml.trainingdata._imbalance import (
+    FocalLoss,
+    class_weights,
+    resample_training_split,
+    sample_weights,
+)
 from loopml.trainingdata._labels import (
     LabelDelayReport,
     LabeledPredictions,
@@ -39,24 +47,38 @@ from loopml.trainingdata._splits import (
 
 __all__ = [
     "LEAKAGE_CHECKS",
+    "FocalLoss",
     "Fold",
     "ImportanceWeights",
     "LabelDelayReport",
     "LabeledPredictions",
     "LeakageFinding",
     "LeakageReport",
+    "ResampledClassifier",
     "ReservoirSampler",
     "Split",
     "WeightedReservoirSampler",
     "check_leakage",
+    "class_weights",
     "importance_weights",
     "join_labels",
     "join_labels_from_config",
     "label_delay",
     "make_split",
+    "resample_training_split",
     "rolling_origin_folds",
+    "sample_weights",
     "simple_sample",
     "split_from_config",
     "stratified_sample",
     "weighted_sample",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ResampledClassifier subclasses scikit-learn's BaseEstimator: load sklearn only when asked
+    if name == "ResampledClassifier":
+        from loopml.trainingdata._resampled import ResampledClassifier
+
+        return ResampledClassifier
+    raise AttributeError(f"module 'loopml.trainingdata' has no attribute {name!r}")

@@ -2,7 +2,8 @@
 
 Thresholds (documented in docs/trainingdata.md):
 
-- duplicates: severe when >= 1% of test rows repeat a training row, a warning below;
+- duplicates: severe when >= 1% of test rows repeat a training row, a warning below (and
+  always a warning when every feature has fewer than 50 distinct values: chance repeats);
 - a single feature: severe at AUC >= 0.98 (|Spearman| >= 0.98 for regression), on either side;
   a warning when its power moves by >= 0.1 between train and test;
 - identifiers/dates: a warning at AUC >= 0.65 (|rho| >= 0.3), severe for identifiers at >= 0.8
@@ -45,6 +46,7 @@ ID_RHO_WARN, ID_RHO_SEVERE = 0.3, 0.6
 UNSEEN_CATEGORY_WARN = 0.01
 DOMAIN_AUC_WARN = 0.6
 NEAR_TOLERANCE = 0.01
+COARSE_DISTINCT = 50
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|row|rownum)$", re.IGNORECASE)
 
 
@@ -64,6 +66,16 @@ def _row_hashes(context: Context) -> tuple[np.ndarray, np.ndarray]:
     return result
 
 
+def _coarse(context: Context) -> bool:
+    """True when no feature has many distinct values: then identical rows happen by chance."""
+    if "coarse" not in context.cache:
+        sample = context.sample(context.train, 7, 100_000)
+        context.cache["coarse"] = all(
+            sample[c].nunique() < COARSE_DISTINCT for c in context.features)
+    result: bool = context.cache["coarse"]
+    return result
+
+
 @register("exact_duplicates")
 def _check_exact_duplicates(context: Context) -> list[LeakageFinding]:
     h_train, h_test = _row_hashes(context)
@@ -73,12 +85,11 @@ def _check_exact_duplicates(context: Context) -> list[LeakageFinding]:
     if count == 0:
         return []
     share = count / len(h_test)
-    within = 1.0 - np.unique(h_train).size / len(h_train)
-    coarse = within >= 0.5 * share
+    coarse = _coarse(context)
     severity: Severity = "severe" if share >= DUPLICATE_SEVERE and not coarse else "warning"
     note = (
-        f" The training split repeats its own rows at a similar rate ({within:.1%}), so the "
-        "features may simply be too coarse to tell rows apart." if coarse else ""
+        " Every feature takes few distinct values, so some repeats happen by chance."
+        if coarse else ""
     )
     rows = np.flatnonzero(duplicated)
     return [LeakageFinding(
@@ -445,16 +456,15 @@ def _check_conflicting_labels(context: Context) -> list[LeakageFinding]:
     conflict = distinct > 1
     if not conflict.any():
         return []
-    unique_share = np.unique(hashes).size / len(hashes)
-    fine = unique_share >= 0.9
+    fine = not _coarse(context)
     rows = np.flatnonzero(conflict[: len(h_train)])
     test_rows = np.flatnonzero(conflict[len(h_train):])
     return [LeakageFinding(
         "conflicting_labels", "warning" if fine else "info",
         f"{int(conflict.sum())} rows ({conflict.mean():.2%}) share identical features with a "
         f"row of another label ({len(rows)} in train, {len(test_rows)} in test)."
-        + ("" if fine else f" Only {unique_share:.0%} of rows are distinct, so the features "
-           "are coarse and some conflict is expected."),
+        + ("" if fine else " Every feature takes few distinct values, so rows that look "
+           "identical but differ in label are expected."),
         "check the labelling of these rows (duplicates labelled twice, label noise) or add a "
         "feature that tells them apart",
         rows=tuple(int(r) for r in (test_rows if len(test_rows) else rows)[:10]),
