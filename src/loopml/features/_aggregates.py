@@ -62,7 +62,7 @@ def aggregate_as_of(
     try:
         connection.register("q", left)
         connection.register("e", right)
-        result = connection.sql(sql).df()
+        result = connection.sql(sql).to_arrow_table().to_pandas()
     finally:
         connection.close()
     names = [n for a in aggregations for n in a.feature_names]

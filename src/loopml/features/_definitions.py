@@ -233,7 +233,7 @@ class FeatureView:
         connection = cursor()
         try:
             connection.register("source", source)
-            result: pd.DataFrame = connection.sql(self.sql).df()
+            result: pd.DataFrame = connection.sql(self.sql).to_arrow_table().to_pandas()
         except duckdb.Error as error:
             raise ConfigError(
                 f"The SQL of feature view {self.name!r} failed: {str(error).splitlines()[0]}",
