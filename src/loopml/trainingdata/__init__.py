@@ -9,6 +9,7 @@ True
 from typing import Any
 
 from loopml.trainingdata import _leakage_checks  # noqa: F401 - registers the checks
+from loopml.trainingdata._augment import augment_split, mixup, perturb, synthesize_text
 from loopml.trainingdata._imbalance import (
     FocalLoss,
     class_weights,
@@ -58,6 +59,7 @@ __all__ = [
     "ReservoirSampler",
     "Split",
     "WeightedReservoirSampler",
+    "augment_split",
     "check_leakage",
     "class_weights",
     "importance_weights",
@@ -65,12 +67,15 @@ __all__ = [
     "join_labels_from_config",
     "label_delay",
     "make_split",
+    "mixup",
+    "perturb",
     "resample_training_split",
     "rolling_origin_folds",
     "sample_weights",
     "simple_sample",
     "split_from_config",
     "stratified_sample",
+    "synthesize_text",
     "weighted_sample",
 ]
 
