@@ -130,3 +130,41 @@ def server(booster: Any, tmp_path: Path) -> Iterator[Server]:
     yield Server(url, service, log, feedback, stop)
     stop()
     service.close()
+
+
+# -- a workspace with a registered LightGBM model (trained once per session) ---------------
+@dataclass
+class Registered:
+    root: Path
+    frame: pd.DataFrame
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def registered_template(tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    """A workspace whose registry holds ``fraud`` v1 (alias champion) and v2 (same run)."""
+    from loopml.core import Config, TrainConfig, Workspace
+    from loopml.registry import register_model
+    from loopml.training import train
+
+    root = tmp_path_factory.mktemp("registered")
+    workspace = Workspace.create(root, Config(project="serving-test"))
+    frame = training_frame()
+    result = train(
+        frame, target="y", task="binary_classification",
+        config=TrainConfig(candidates=["lightgbm"]), tracking_uri=workspace.tracking_uri,
+        artifact_root=str(workspace.artifacts_dir), keep_data=False, seed=0,
+    )
+    register_model(result, "fraud", tracking_uri=workspace.tracking_uri, alias="champion")
+    register_model(result, "fraud", tracking_uri=workspace.tracking_uri)
+    return Registered(root, frame, result.run_id)
+
+
+@pytest.fixture
+def registered(registered_template: Registered, tmp_path: Path) -> Registered:
+    """A private copy of the registered workspace (the registry database included)."""
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(registered_template.root, root)
+    return Registered(root, registered_template.frame, registered_template.run_id)

@@ -29,6 +29,7 @@ _COMMAND_MODULES: list[str] = [
     "loopml.cli._data",
     "loopml.cli._experiments",
     "loopml.cli._monitoring",
+    "loopml.cli._serving",
 ]
 
 

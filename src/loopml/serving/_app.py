@@ -7,6 +7,7 @@ anything a client sent. Admin routes need ``Authorization: Bearer <token>``.
 """
 
 import json
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ def create_app(
                 "versions": sorted(deployment.models),
                 "model": deployment.name,
                 "aliases": deployment.aliases,
+                "worker": os.getpid(),
             }
         )
 

@@ -63,17 +63,74 @@ class RowEncoder:
 
 @dataclass
 class ServedModel:
-    """One model version, ready to score records."""
+    """One model version, ready to score records.
+
+    ``score_matrix`` scores the encoded float64 matrix (the fast path); a model that needs
+    the records themselves (a heuristic baseline reading raw columns) sets ``score_records``
+    instead, which then wins.
+    """
 
     version: str
     encoder: RowEncoder
     score_matrix: Callable[[FloatArray], FloatArray]
     booster: Any = None
     name: str = "model"
+    score_records: Callable[[Sequence[dict[str, Any]]], FloatArray] | None = None
+    backend: str = "python"
 
     def predict_records(self, records: Sequence[dict[str, Any]]) -> FloatArray:
         """Scores for request records (positive-class probability for binary tasks)."""
+        if self.score_records is not None:
+            return self.score_records(records)
         return self.score_matrix(self.encoder.encode(records))
+
+    @classmethod
+    def from_loaded(
+        cls, loaded: Any, *, scorer: Callable[[FloatArray], FloatArray] | None = None,
+        backend: str | None = None,
+    ) -> ServedModel:
+        """A registered model (``loopml.registry.LoadedModel``) ready to serve.
+
+        LightGBM models take the fast path: dictionary encoding straight into the matrix and
+        the native Booster, single-threaded. Other models score the same encoded matrix
+        through their own ``predict_matrix``. ``scorer`` replaces the model's function (a
+        compiled backend that passed its parity gate, see ``loopml.serving.compile_model``).
+        """
+        spec = loaded.schema["features"]
+        version, name = str(loaded.version), str(loaded.name)
+        if scorer is not None:
+            return cls(version, RowEncoder(spec), scorer, loaded.booster, name, None,
+                       backend or "compiled")
+        if loaded.booster is not None:
+            model = cls.from_booster(loaded.booster, spec, version=version)
+            model.name = name
+            return model
+        return cls(version, RowEncoder(spec), loaded.model.predict_matrix, None, name)
+
+    @classmethod
+    def baseline_of(cls, loaded: Any) -> ServedModel:
+        """The model's stored baseline as the fallback (``<version>-baseline``).
+
+        A prior (constant) baseline answers without looking at the request; rule and
+        last-value baselines read the records as a frame.
+        """
+        baseline = loaded.baseline
+        spec = loaded.schema["features"]
+        version = f"{loaded.version}-baseline"
+        constant = loaded.task != "multiclass_classification"
+        if getattr(baseline, "kind", None) == "prior" and constant:
+            value = float(baseline.value_[0])
+            return cls(version, RowEncoder(spec), lambda m: np.full(len(m), value), None,
+                       str(loaded.name), None, "baseline")
+
+        def frame_scores(records: Sequence[dict[str, Any]]) -> FloatArray:
+            import pandas as pd
+
+            frame = pd.DataFrame.from_records(records)
+            return np.asarray(baseline.predict(frame), dtype=np.float64)
+
+        return cls(version, RowEncoder(spec), lambda m: np.full(len(m), np.nan), None,
+                   str(loaded.name), frame_scores, "baseline")
 
     @classmethod
     def from_booster(
@@ -84,7 +141,7 @@ class ServedModel:
         def score(matrix: FloatArray) -> FloatArray:
             return np.asarray(booster.predict(matrix, num_threads=1), dtype=np.float64)
 
-        return cls(version, RowEncoder(spec), score, booster)
+        return cls(version, RowEncoder(spec), score, booster, backend="lightgbm")
 
 
 def constant_model(

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from loopml.core import ConfigError, DataError, ensure_utc, get_logger, new_id, utcnow
+from loopml.core import BackendError, ConfigError, DataError, ensure_utc, get_logger, new_id, utcnow
 from loopml.data import RecordValidator
 from loopml.experiments import ChampionPolicy, RoutingDecision, RoutingPolicy
 from loopml.serving._log import PredictionLogWriter
@@ -137,7 +137,7 @@ class PredictionService:
             event_times,
         )
         response: dict[str, Any] = {
-            "predictions": [float(s) for s in scores],
+            "predictions": scores.tolist(),
             "request_id": request_id,
             "model_version": version,
             "arm": decision.arm,
@@ -157,10 +157,10 @@ class PredictionService:
                 [{"field": "entities", "problem": "this service has no online features configured"}]
             )
         values, statuses, event_times = self.feature_lookup(parsed.entities)
-        merged = {
-            **{k: v for k, v in values.items() if statuses.get(k) == "present"},
-            **parsed.records[0],
-        }
+        # a feature the store lacks (or holds past its TTL) is served as null, so the
+        # model's own missing-value path is used; the status says so in the response and log
+        served = {k: values.get(k) if s == "present" else None for k, s in statuses.items()}
+        merged = {**served, **parsed.records[0]}
         merged.update({k: v for k, v in parsed.entities.items() if k not in merged})
         parsed.records[0] = merged
         for name, status in statuses.items():
@@ -232,7 +232,10 @@ class PredictionService:
         fallback = deployment.fallback
         self.metrics.count("fallbacks", reason=reason.split(":")[0][:60])
         if fallback is None:
-            raise DataError(f"no prediction: {reason}, and no fallback model is configured")
+            raise BackendError(  # HTTP 503: the service failed, not the client
+                f"no prediction: {reason}, and no fallback model is configured",
+                hint="set serve.fallback: baseline in loopml.yaml",
+            )
         return fallback.predict_records(parsed.records), reason, fallback.version
 
     def _record(
@@ -264,7 +267,7 @@ class PredictionService:
                     "arm": decision.arm,
                     "experiment": decision.experiment,
                     "propensity": decision.propensity,
-                    "prediction": float(score),
+                    "prediction": float(score) if score.ndim == 0 else json.dumps(score.tolist()),
                     "latency_ms": latency_ms,
                     "fallback": fallback_reason is not None,
                     "fallback_reason": fallback_reason,

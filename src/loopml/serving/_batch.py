@@ -1,0 +1,182 @@
+"""Batch prediction: Parquet in, Parquet out, in bounded memory, locally or on Dask.
+
+The input is read in record batches (``batch_size`` rows at a time), each batch goes through
+the model's own encoder (the preprocessing it was trained with: the same
+``FeatureEncoder.transform``), and the scores are appended to the output file, so memory
+stays at a few batches whatever the input's size. Every output row carries the columns of
+the input that are not model features (ids, timestamps), the prediction and the model
+version that made it. The output appears atomically when the whole input is scored.
+
+With ``compute="dask"`` each Parquet file (or row group) of a partitioned input is scored
+by a Dask worker in parallel; the output is a folder of Parquet parts whose rows, read in
+order, equal the local path's output.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from loopml.core import SchemaError, SourceError, atomic_dir, atomic_path, get_logger, progress
+
+__all__ = ["BatchResult", "predict_parquet", "score_frame"]
+
+_log = get_logger("serving.batch")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch prediction run did."""
+
+    output: Path
+    rows: int
+    seconds: float
+    model: str
+    version: int
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else math.inf
+
+
+def score_frame(model: Any, frame: pd.DataFrame, *, version: int, keep: list[str]) -> pd.DataFrame:
+    """Score one batch: kept columns, the prediction(s) and the model version.
+
+    ``model`` is the registered model's ``TrainedModel`` (encoder + estimator).
+    """
+    scores = model.predict_matrix(model.encoder.transform(frame))
+    out = {name: frame[name].to_numpy() for name in keep}
+    if scores.ndim == 2:
+        for index, label in enumerate(model.classes):
+            out[f"prediction_{label}"] = scores[:, index]
+    else:
+        out["prediction"] = scores
+    result = pd.DataFrame(out, index=frame.index)
+    result["model_version"] = np.int64(version)
+    return result
+
+
+def _dataset(path: Path) -> ds.Dataset:
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder", hint="pass a Parquet file or folder")
+    try:
+        return ds.dataset(str(path), format="parquet")
+    except (pa.ArrowInvalid, OSError) as error:
+        raise SourceError(f"{path} is not readable Parquet: {error}") from None
+
+
+def _columns(dataset: ds.Dataset, path: Path, model: Any, keep: list[str] | None) -> list[str]:
+    names = dataset.schema.names
+    missing = [c for c in model.encoder.columns if c not in names]
+    if missing:
+        raise SchemaError(
+            f"{path} lacks the model's input column(s) {missing}",
+            hint=f"the model reads {model.encoder.columns}; the file has {names}",
+        )
+    if keep is None:
+        return [c for c in names if c not in model.encoder.columns]
+    unknown = [c for c in keep if c not in names]
+    if unknown:
+        raise SchemaError(f"{path} has no column(s) {unknown} to keep (it has {names})")
+    return list(keep)
+
+
+def predict_parquet(
+    loaded: Any,
+    input: str | Path,
+    output: str | Path,
+    *,
+    batch_size: int = 65_536,
+    keep: list[str] | None = None,
+    compute: Any = "local",
+) -> BatchResult:
+    """Score a Parquet file or folder with a registered model (``loopml.registry.LoadedModel``).
+
+    ``compute`` is ``"local"`` (stream batches in this process), ``"dask"`` (a LocalCluster)
+    or a ``distributed.Client``.
+    """
+    if batch_size < 1:
+        raise SchemaError(f"The 'batch_size' parameter must be >= 1. Got {batch_size!r} instead.")
+    source, target = Path(input), Path(output)
+    dataset = _dataset(source)
+    kept = _columns(dataset, source, loaded.model, keep)
+    start = time.perf_counter()
+    if compute == "local":
+        rows = _local(loaded, dataset, target, kept, batch_size)
+    else:
+        rows = _dask(loaded, source, target, kept, compute)
+    seconds = time.perf_counter() - start
+    _log.info("scored %d rows in %.2f s into %s", rows, seconds, target)
+    return BatchResult(target, rows, seconds, loaded.name, int(loaded.version))
+
+
+def _local(loaded: Any, dataset: ds.Dataset, target: Path, kept: list[str], batch_size: int) -> int:
+    columns = list(dict.fromkeys([*kept, *loaded.model.encoder.columns]))
+    total = dataset.count_rows()
+    batches = dataset.to_batches(columns=columns, batch_size=batch_size)
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    with atomic_path(target) as tmp:
+        try:
+            steps = progress(batches, total=math.ceil(total / batch_size), description="predict")
+            for batch in steps:
+                if batch.num_rows == 0:
+                    continue
+                frame = batch.to_pandas()
+                table = pa.Table.from_pandas(
+                    score_frame(loaded.model, frame, version=loaded.version, keep=kept),
+                    preserve_index=False,
+                )
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows += batch.num_rows
+            if writer is None:  # an empty input still gets a (typed) empty output
+                empty = score_frame(
+                    loaded.model,
+                    dataset.head(0, columns=columns).to_pandas(),
+                    version=loaded.version,
+                    keep=kept,
+                )
+                pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), tmp)
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows
+
+
+def _dask(loaded: Any, source: Path, target: Path, kept: list[str], compute: Any) -> int:
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    columns = list(dict.fromkeys([*kept, *loaded.model.encoder.columns]))
+    frame = dd.read_parquet(str(source), columns=columns, split_row_groups=False)
+    meta = score_frame(loaded.model, frame._meta, version=loaded.version, keep=kept)
+    scored = frame.map_partitions(
+        score_frame, loaded.model, version=int(loaded.version), keep=kept, meta=meta
+    )
+    own: tuple[Any, Any] | None = None
+    client = compute if isinstance(compute, Client) else None
+    if client is None:
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)  # type: ignore[no-untyped-call]
+        own = (client, cluster)
+    try:
+        with atomic_dir(target) as tmp:
+            scored.to_parquet(str(tmp), write_index=False, compute=True)
+        return int(pq.ParquetDataset(str(target)).read(columns=["model_version"]).num_rows)
+    finally:
+        if own is not None:
+            own[0].close()
+            own[1].close()
