@@ -10,6 +10,7 @@ from typing import Any
 
 from loopml.trainingdata import _leakage_checks  # noqa: F401 - registers the checks
 from loopml.trainingdata._augment import augment_split, mixup, perturb, synthesize_text
+from loopml.trainingdata._build import TrainingSet, build_training_set
 from loopml.trainingdata._imbalance import (
     FocalLoss,
     class_weights,
@@ -58,8 +59,10 @@ __all__ = [
     "ResampledClassifier",
     "ReservoirSampler",
     "Split",
+    "TrainingSet",
     "WeightedReservoirSampler",
     "augment_split",
+    "build_training_set",
     "check_leakage",
     "class_weights",
     "importance_weights",
