@@ -28,8 +28,10 @@ _COMMAND_MODULES: list[str] = [
     "loopml.cli._demo",
     "loopml.cli._data",
     "loopml.cli._experiments",
+    "loopml.cli._features",
     "loopml.cli._monitoring",
     "loopml.cli._serving",
+    "loopml.cli._trainingdata",
 ]
 
 

@@ -71,7 +71,8 @@ def aggregate_as_of(
         if "_count_" in name:
             result[name] = result[name].astype("int64")
     result.index = queries.index
-    return result
+    out: pd.DataFrame = result
+    return out
 
 
 def _frames(
@@ -105,14 +106,14 @@ def _frames(
 
 def _query(keys: list[str], aggregations: Sequence[Aggregation]) -> str:
     columns = list(dict.fromkeys(a.column for a in aggregations))
-    longest = max(w for a in aggregations for w in a.windows)  # type: ignore[type-var]
+    longest = max(w for a in aggregations for w in a.durations)
     selects = []
     for aggregation in aggregations:
         value = f"e.__v{columns.index(aggregation.column)}"
         names = iter(aggregation.feature_names)
         for function in aggregation.functions:
-            for window in aggregation.windows:
-                within = f"FILTER (WHERE e.__t > q.__t - {_micros(window)})"  # type: ignore[arg-type]
+            for window in aggregation.durations:
+                within = f"FILTER (WHERE e.__t > q.__t - {_micros(window)})"
                 expression = _SQL_FUNCTION[function].format(v=value, f=within)
                 selects.append(f"{expression} AS {_quote(next(names))}")
     on = " AND ".join(f"q.{_quote(k)} = e.{_quote(k)}" for k in keys)

@@ -96,12 +96,17 @@ class Aggregation:
         object.__setattr__(self, "windows", windows)
 
     @property
+    def durations(self) -> tuple[timedelta, ...]:
+        """The windows as ``timedelta`` values."""
+        return tuple(parse_duration(w, name="window") for w in self.windows)
+
+    @property
     def feature_names(self) -> list[str]:
         """One name per function and window: ``<column>_<function>_<window>``."""
         return [
-            f"{self.column}_{function}_{window_label(window)}"  # type: ignore[arg-type]
+            f"{self.column}_{function}_{window_label(window)}"
             for function in self.functions
-            for window in self.windows
+            for window in self.durations
         ]
 
 
@@ -177,13 +182,14 @@ class FeatureView:
     @property
     def max_window(self) -> timedelta:
         """The longest aggregation window (zero for other views)."""
-        windows = [w for a in self.aggregations for w in a.windows]
-        return max(windows, default=timedelta(0))  # type: ignore[type-var, arg-type]
+        windows = [w for a in self.aggregations for w in a.durations]
+        return max(windows, default=timedelta(0))
 
     @property
     def tile(self) -> timedelta:
         """The tile width of the streaming kernel: the largest duration dividing every window."""
-        micros = [int(w / timedelta(microseconds=1)) for a in self.aggregations for w in a.windows]
+        one = timedelta(microseconds=1)
+        micros = [int(w / one) for a in self.aggregations for w in a.durations]
         return timedelta(microseconds=reduce(math.gcd, micros)) if micros else timedelta(0)
 
     def to_json(self) -> dict[str, Any]:
@@ -199,7 +205,7 @@ class FeatureView:
             "sql": self.sql,
             "aggregations": [
                 {"column": a.column, "functions": list(a.functions),
-                 "windows": [format_duration(w) for w in a.windows]}  # type: ignore[arg-type]
+                 "windows": [format_duration(w) for w in a.durations]}
                 for a in self.aggregations
             ],
         }

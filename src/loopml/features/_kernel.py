@@ -78,9 +78,11 @@ class _RangeIndex:
 
     def _offsets(self, values: np.ndarray, side: str) -> np.ndarray:
         if self.unique is not None:
-            return np.searchsorted(self.unique, values, side=side)  # type: ignore[call-overload]
+            found: np.ndarray = np.searchsorted(self.unique, values, side=side)  # type: ignore[call-overload]
+            return found
         shift = 0 if side == "left" else 1
-        return np.clip(values - self.low + shift, 0, self.width - 1)
+        clipped: np.ndarray = np.clip(values - self.low + shift, 0, self.width - 1)
+        return clipped
 
     def span(self, code: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, ...]:
         base = code * self.width
@@ -140,7 +142,7 @@ class StreamingAggregator:
         self.keys = [keys] if isinstance(keys, str) else list(keys)
         self.timestamp = timestamp
         windows = [int(w / timedelta(microseconds=1))
-                   for a in self.aggregations for w in a.windows]  # type: ignore[operator]
+                   for a in self.aggregations for w in a.durations]
         gcd = int(np.gcd.reduce(np.array(windows, dtype=np.int64)))
         self._tile = gcd if tile is None else int(
             parse_duration(tile, name="tile") / timedelta(microseconds=1))
@@ -312,11 +314,11 @@ class StreamingAggregator:
         out: dict[str, np.ndarray] = {}
         for aggregation in self.aggregations:
             state = self._columns[aggregation.column]
-            for window in aggregation.windows:
-                micros = int(window / timedelta(microseconds=1))  # type: ignore[operator]
+            for window in aggregation.durations:
+                micros = int(window / timedelta(microseconds=1))
                 parts = self._window(state, codes, at, micros)
                 for function in aggregation.functions:
-                    name = f"{aggregation.column}_{function}_{_label(window)}"  # type: ignore[arg-type]
+                    name = f"{aggregation.column}_{function}_{_label(window)}"
                     out[name] = np.empty_like(finished := _finish(function, parts))
                     out[name][order] = finished
         names = [n for a in self.aggregations for n in a.feature_names]

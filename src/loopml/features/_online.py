@@ -205,7 +205,7 @@ def _payloads(values: pd.DataFrame) -> list[str]:
 
 def _entity_list(entities: Sequence[Mapping[str, Any]] | pd.DataFrame) -> list[Mapping[str, Any]]:
     if isinstance(entities, pd.DataFrame):
-        return list(entities.to_dict("records"))
+        return [{str(k): v for k, v in row.items()} for row in entities.to_dict("records")]
     if isinstance(entities, Mapping):
         return [entities]
     return list(entities)

@@ -260,7 +260,8 @@ def epoch_us(series: pd.Series, *, where: str) -> np.ndarray:
     else:
         utc = ensure_utc_series(series, where=f"The {where}").dt.tz_localize(None)
     values = utc.to_numpy(dtype="datetime64[us]")
-    return values.view(np.int64)
+    micros: np.ndarray = values.view(np.int64)
+    return micros
 
 
 def _check_zone_agreement(left: pd.Series, right: pd.Series, lname: str, rname: str) -> None:
@@ -349,8 +350,9 @@ def _same_kind(left: pd.Series, right: pd.Series, kind: str) -> tuple[pd.Series,
         return left.astype("str"), right.astype("str")
     if kind == "float":
         return left.astype("float64"), right.astype("float64")
-    target = "Int64" if left.isna().any() or right.isna().any() else "int64"
-    return left.astype(target), right.astype(target)
+    if left.isna().any() or right.isna().any():
+        return left.astype("Int64"), right.astype("Int64")
+    return left.astype("int64"), right.astype("int64")
 
 
 def _cast_pair(
@@ -389,7 +391,7 @@ def _float_to_int(series: pd.Series) -> tuple[pd.Series, int | None]:
 
 def _str_to_int(series: pd.Series) -> tuple[pd.Series, int | None]:
     present = series.notna().to_numpy()
-    text = series.astype("str")
+    text = series.astype(str)
     canonical = text.str.fullmatch(r"-?(?:0|[1-9][0-9]{0,17})") & (text != "-0")
     bad = present & ~canonical.to_numpy(dtype=bool, na_value=False)
     if bad.any():

@@ -1,11 +1,11 @@
 """Feature logging at serving time, and the training-serving skew check that replays it.
 
 ``log_features`` appends what the serving layer used (keys, values, event times, statuses,
-request id, model version) to the workspace's feature log, one Parquet segment per call
-under ``date=YYYY-MM-DD/``. ``check_skew`` reads the log back, recomputes every logged
-value with the offline point-in-time join as of the request time, and reports, per feature,
-how many served values differ, how many were missing on either side, and how large the
-differences are (ML Test Score, "Monitor 3").
+request id, model version) to the workspace's feature log (``loopml.data.EventLog``: one
+new Parquet segment per call and day under ``date=YYYY-MM-DD/``). ``check_skew`` reads the
+log back, recomputes every logged value with the offline point-in-time join as of the
+request time, and reports, per feature, how many served values differ, how many were
+missing on either side, and how large the differences are (ML Test Score, "Monitor 3").
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import pandas as pd
 from loopml.core import (
     SchemaError,
     Workspace,
-    atomic_path,
     ensure_utc,
-    new_id,
     utcnow,
 )
 from loopml.features._definitions import FeatureView
@@ -35,8 +33,9 @@ from loopml.features._online import OnlineRecord, _payloads
 __all__ = ["SkewReport", "check_skew", "feature_log_entries", "log_features", "read_feature_log",
            "skew_report"]
 
-LOG_COLUMNS = ["request_id", "model_version", "requested_at", "view", "entity", "values",
+LOG_COLUMNS = ["time", "request_id", "model_version", "view", "entity", "values",
                "event_time", "status"]
+"""One entry per request and view; ``time`` is when the request was served."""
 
 
 def feature_log_entries(
@@ -58,7 +57,7 @@ def feature_log_entries(
     at = ensure_utc(requested_at, where="requested_at") if requested_at else utcnow()
     return [
         {
-            "request_id": request_id, "model_version": model_version, "requested_at": at,
+            "time": at, "request_id": request_id, "model_version": model_version,
             "view": view, "entity": json.dumps(dict(entity), default=str, sort_keys=True),
             "values": json.dumps(record.values, default=str),
             "event_time": record.event_time, "status": record.status,
@@ -70,11 +69,14 @@ def feature_log_entries(
 def log_features(
     destination: Workspace | str | os.PathLike[str], entries: Sequence[Mapping[str, Any]]
 ) -> Path | None:
-    """Append feature log entries (see ``feature_log_entries``) as one Parquet segment.
+    """Append feature log entries (see ``feature_log_entries``) as Parquet segments.
 
-    ``destination`` is a workspace (its ``.loopml/logs/features``) or a folder. Returns the
-    segment written, or ``None`` when there was nothing to write. The write is atomic.
+    ``destination`` is a workspace (its ``.loopml/logs/features``) or a folder; entries go
+    to one new segment per day under ``date=YYYY-MM-DD/``, each written atomically. Returns
+    the last segment written, or ``None`` when there was nothing to write.
     """
+    from loopml.data import EventLog
+
     if not entries:
         return None
     folder = (destination.features_log_dir if isinstance(destination, Workspace)
@@ -87,13 +89,8 @@ def log_features(
     frame = frame[LOG_COLUMNS].astype({"request_id": "str", "model_version": "str",
                                        "view": "str", "entity": "str", "values": "str",
                                        "status": "str"})
-    for column in ("requested_at", "event_time"):
-        frame[column] = pd.to_datetime(frame[column], utc=True).dt.as_unit("us")
-    day = frame["requested_at"].min().strftime("%Y-%m-%d")
-    target = folder / f"date={day}" / f"part-{utcnow():%Y%m%dT%H%M%S%f}-{new_id()}.parquet"
-    with atomic_path(target) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return target
+    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True).dt.as_unit("us")
+    return EventLog(folder).write(frame)[-1]
 
 
 def read_feature_log(
@@ -102,17 +99,14 @@ def read_feature_log(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pd.DataFrame:
-    """Every logged entry (optionally with ``since <= requested_at < until``), in time order."""
+    """Every logged entry (optionally with ``since <= time < until``), in time order."""
+    from loopml.data import EventLog
+
     folder = source.features_log_dir if isinstance(source, Workspace) else Path(source)
-    files = sorted(folder.glob("date=*/*.parquet"))
-    if not files:
+    frame = EventLog(folder).read(start=since, end=until)
+    if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in LOG_COLUMNS})
-    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    if since is not None:
-        frame = frame[frame["requested_at"] >= pd.Timestamp(ensure_utc(since, where="since"))]
-    if until is not None:
-        frame = frame[frame["requested_at"] < pd.Timestamp(ensure_utc(until, where="until"))]
-    return frame.sort_values("requested_at", kind="stable").reset_index(drop=True)
+    return frame.reset_index(drop=True)
 
 
 # -- the skew check -----------------------------------------------------------------------
@@ -156,7 +150,7 @@ def skew_report(
         if view is None:
             continue
         entities = pd.DataFrame([json.loads(e) for e in group["entity"]])
-        entities["__requested_at"] = pd.to_datetime(group["requested_at"].to_numpy(), utc=True)
+        entities["__requested_at"] = pd.to_datetime(group["time"].to_numpy(), utc=True)
         for key in view.keys:
             if key not in entities.columns:
                 raise SchemaError(f"logged entities of view {view.name!r} lack key {key!r}")
