@@ -161,8 +161,9 @@ class SplitConfig(_Section):
     """How rows are split into train, validation and test."""
 
     by: Literal["time", "group", "stratified", "stratified_group", "random"] = "time"
-    validation: Duration | float = 0.15
-    test: Duration | float = 0.15
+    # float first: a Duration also accepts a bare number (as seconds), so 0.15 would be 0.15 s
+    validation: float | Duration = 0.15
+    test: float | Duration = 0.15
     gap: Duration | None = None
     group: str | None = None
     seed: int = 0
