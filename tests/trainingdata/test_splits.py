@@ -187,3 +187,12 @@ def test_time_split_is_a_partition_in_order(
             split.train].max()
         assert t.iloc[split.test].min() > t.iloc[split.validation].max()
     assert t.iloc[split.test].min() > t.iloc[split.train].max()
+
+
+def test_fractions_written_in_loopml_yaml_stay_fractions() -> None:
+    from loopml.core import parse_config
+
+    config = parse_config("project: x\nsplit: {validation: 0.1, test: 0.2}\n")
+    assert config.split.validation == 0.1
+    split = split_from_config(_frame(), config.split, timestamp="t")
+    assert abs(split.counts["test"] / 1000 - 0.2) < 0.03
