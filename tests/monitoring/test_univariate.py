@@ -52,7 +52,7 @@ def test_profile_statistics_match_exact_ones(kind: str, shift: float) -> None:
     assert approx.wasserstein == pytest.approx(exact_w, rel=0.05, abs=0.003)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.floats(-50, 50), min_size=2, max_size=30),
     st.lists(st.floats(-80, 80) | st.sampled_from([0.0, 1.0, -3.0]), min_size=1, max_size=200),

@@ -36,7 +36,8 @@ def _when(value: str | None, option: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
-            f"The '{option}' option must be an ISO time like '2024-05-01T00:00:00Z'. Got {value!r} instead."
+            f"The '{option}' option must be an ISO time like '2024-05-01T00:00:00Z'. Got "
+            f"{value!r} instead."
         ) from None
     return ensure_utc(parsed, where=f"--{option}")
 
@@ -49,10 +50,14 @@ def _fmt(value: Any) -> str:
 def monitor_run(
     start: Annotated[str | None, typer.Option(help="First time to monitor (ISO, UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="End of the period (ISO, exclusive).")] = None,
-    now: Annotated[str | None, typer.Option(help="Treat this as the current time (labels due).")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Treat this as the current time (labels due).")
+    ] = None,
     reference: Annotated[
         str | None,
-        typer.Option(help="first_window, previous_window, or a profile JSON (default: monitor.reference)."),
+        typer.Option(
+            help="first_window, previous_window, or a profile JSON (default: monitor.reference)."
+        ),
     ] = None,
     as_json: Annotated[bool, _JSON] = False,
     directory: Annotated[Path, _DIR] = Path("."),
@@ -61,22 +66,40 @@ def monitor_run(
     from loopml.monitoring import run_monitor
 
     workspace = Workspace.open(directory)
-    run = run_monitor(workspace, start=_when(start, "start"), end=_when(end, "end"),
-                      now=_when(now, "now"), reference=reference)
+    run = run_monitor(
+        workspace,
+        start=_when(start, "start"),
+        end=_when(end, "end"),
+        now=_when(now, "now"),
+        reference=reference,
+    )
     if as_json:
-        typer.echo(json.dumps({"run_id": run.run_id, "report": str(run.report_dir),
-                               "metrics": run.metrics_frame().to_dict("records"),
-                               "alerts": [e.to_dict() for e in run.alert_events]}, default=str, indent=1))
+        typer.echo(
+            json.dumps(
+                {
+                    "run_id": run.run_id,
+                    "report": str(run.report_dir),
+                    "metrics": run.metrics_frame().to_dict("records"),
+                    "alerts": [e.to_dict() for e in run.alert_events],
+                },
+                default=str,
+                indent=1,
+            )
+        )
         return
-    typer.echo(f"monitor run {run.run_id}: {len(run.windows)} windows of {run.to_dict()['window']}, "
-               f"reference {run.reference}")
+    typer.echo(
+        f"monitor run {run.run_id}: {len(run.windows)} windows of {run.to_dict()['window']}, "
+        f"reference {run.reference}"
+    )
     for window in run.windows:
         m = window.metrics
         drifted = ", ".join(window.drift.drifted_columns) if window.drift else "(reference)"
         quality = m.get("quality.accuracy", m.get("quality.rmse"))
-        typer.echo(f"  {window.window.label}  n={window.n:<7} drifted: {drifted or 'none':<30} "
-                   f"accuracy {_fmt(quality)} (estimated {_fmt(m.get('estimated.accuracy'))})  "
-                   f"p99 {_fmt(m.get('ops.latency_p99_ms'))} ms")
+        typer.echo(
+            f"  {window.window.label}  n={window.n:<7} drifted: {drifted or 'none':<30} "
+            f"accuracy {_fmt(quality)} (estimated {_fmt(m.get('estimated.accuracy'))})  "
+            f"p99 {_fmt(m.get('ops.latency_p99_ms'))} ms"
+        )
     for event in run.alert_events:
         typer.echo(f"  ALERT {event.rule} {event.status}: {event.message}")
     typer.echo(f"report: {run.report_dir}/report.html")
@@ -93,7 +116,9 @@ def monitor_report(
     from loopml.monitoring import load_run
 
     if output_format not in ("html", "json"):
-        raise ConfigError(f"The '--format' option must be 'html' or 'json'. Got {output_format!r} instead.")
+        raise ConfigError(
+            f"The '--format' option must be 'html' or 'json'. Got {output_format!r} instead."
+        )
     run = load_run(Workspace.open(directory), run_id)
     source = Path(run["path"]) / f"report.{output_format}"
     if output is not None:
@@ -120,7 +145,9 @@ def monitor_alerts(
         typer.echo("no alert rules (add them under monitor.alerts in loopml.yaml)")
     for rule in status["rules"]:
         side = ">" if rule["above"] else "<"
-        typer.echo(f"{rule['rule']}: {rule['status']} ({rule['metric']} {side} {rule['threshold']:g}; "
-                   f"last value {_fmt(rule['value'])}, since {rule['since'] or '-'})")
+        typer.echo(
+            f"{rule['rule']}: {rule['status']} ({rule['metric']} {side} {rule['threshold']:g}; "
+            f"last value {_fmt(rule['value'])}, since {rule['since'] or '-'})"
+        )
     for event in status["events"]:
         typer.echo(f"  {event['at']}  {event['rule']} {event['status']}: {event['message']}")

@@ -103,6 +103,7 @@ __all__ = [
     "MonitorRun",
     "MultivariateResult",
     "NumericReference",
+    "StreamingDetector",
     "Window",
     "WindowResult",
     "adjust_p_values",

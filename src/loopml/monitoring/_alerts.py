@@ -68,7 +68,7 @@ def check_metric_name(metric: str) -> None:
     >>> check_metric_name("drift.shared_drifted")
     Traceback (most recent call last):
     ...
-    loopml.core._exceptions.ConfigError: The 'metric' of an alert rule must be a monitor metric. Got 'drift.shared_drifted' instead; did you mean 'drift.share_drifted'? ...
+    loopml.core._exceptions.ConfigError: The 'metric' ... did you mean 'drift.share_drifted'? ...
     """
     if metric in _FIXED:
         return
@@ -115,16 +115,25 @@ class AlertRule:
     def __post_init__(self) -> None:
         check_metric_name(self.metric)
         if self.for_windows < 1:
-            raise ConfigError(f"The 'for_windows' parameter of alert rule '{self.name}' must be >= 1. "
-                              f"Got {self.for_windows!r} instead.")
+            raise ConfigError(
+                f"The 'for_windows' parameter of alert rule '{self.name}' must be >= 1. "
+                f"Got {self.for_windows!r} instead."
+            )
         for sink in self.sinks:
             _check_sink(sink, self.name)
 
     @classmethod
     def from_config(cls, config: AlertRuleConfig) -> AlertRule:
         """Build a rule from its ``loopml.yaml`` entry."""
-        return cls(config.name, config.metric, config.threshold, config.above, config.for_windows,
-                   config.for_duration, tuple(config.sinks))
+        return cls(
+            config.name,
+            config.metric,
+            config.threshold,
+            config.above,
+            config.for_windows,
+            config.for_duration,
+            tuple(config.sinks),
+        )
 
     def breached(self, value: float) -> bool:
         """Whether ``value`` breaks the rule."""
@@ -189,14 +198,20 @@ class AlertManager:
     """
 
     def __init__(
-        self, rules: Iterable[AlertRule], store: StateStore, *, default_file: str | os.PathLike[str] | None = None,
+        self,
+        rules: Iterable[AlertRule],
+        store: StateStore,
+        *,
+        default_file: str | os.PathLike[str] | None = None,
         timeout: float = 5.0,
     ) -> None:
         self.rules = list(rules)
         names = [rule.name for rule in self.rules]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ConfigError(f"alert rule names must be unique; {duplicates} appear more than once")
+            raise ConfigError(
+                f"alert rule names must be unique; {duplicates} appear more than once"
+            )
         self.store = store
         self.default_file = Path(default_file) if default_file is not None else None
         self.timeout = timeout
@@ -225,7 +240,9 @@ class AlertManager:
         if state.last_evaluated is not None and datetime.fromisoformat(state.last_evaluated) >= at:
             return None  # this window was evaluated already
         if value is None or not math.isfinite(value):
-            self.store.put(_KIND, rule.name, replace(state, last_evaluated=at.isoformat()).to_dict())
+            self.store.put(
+                _KIND, rule.name, replace(state, last_evaluated=at.isoformat()).to_dict()
+            )
             return None
         new, event = _transition(rule, state, float(value), at)
         self.store.put(_KIND, rule.name, new.to_dict())
@@ -251,7 +268,9 @@ class AlertManager:
             else:
                 import httpx
 
-                response = httpx.post(sink[len("webhook:"):], json=event.to_dict(), timeout=self.timeout)
+                response = httpx.post(
+                    sink[len("webhook:") :], json=event.to_dict(), timeout=self.timeout
+                )
                 response.raise_for_status()
             return "ok"
         except Exception as error:  # a sink failure never stops the monitor
@@ -271,9 +290,18 @@ def _transition(
     base = replace(state, value=value, last_evaluated=stamp)
     if not rule.breached(value):
         if state.status == "firing":
-            event = AlertEvent(rule.name, "resolved", rule.metric, value, rule.threshold, stamp,
-                               f"resolved: {rule.describe(value)} no longer holds")
-            return replace(base, status="resolved", consecutive=0, since=None, resolved_at=stamp), event
+            event = AlertEvent(
+                rule.name,
+                "resolved",
+                rule.metric,
+                value,
+                rule.threshold,
+                stamp,
+                f"resolved: {rule.describe(value)} no longer holds",
+            )
+            return replace(
+                base, status="resolved", consecutive=0, since=None, resolved_at=stamp
+            ), event
         status = "resolved" if state.status == "resolved" else "inactive"
         return replace(base, status=status, consecutive=0, since=None), None
     if state.status == "firing":
@@ -283,8 +311,11 @@ def _transition(
     held = at - datetime.fromisoformat(since)
     long_enough = rule.for_duration is None or held >= rule.for_duration
     if consecutive >= rule.for_windows and long_enough:
-        message = (f"{rule.describe(value)} for {consecutive} window(s)"
-                   + (f" since {since}" if consecutive > 1 else ""))
+        message = f"{rule.describe(value)} for {consecutive} window(s)" + (
+            f" since {since}" if consecutive > 1 else ""
+        )
         event = AlertEvent(rule.name, "firing", rule.metric, value, rule.threshold, stamp, message)
-        return replace(base, status="firing", since=since, consecutive=consecutive, fired_at=stamp), event
+        return replace(
+            base, status="firing", since=since, consecutive=consecutive, fired_at=stamp
+        ), event
     return replace(base, status="pending", since=since, consecutive=consecutive), None

@@ -154,8 +154,18 @@ class DriftReport:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per column: verdict, p-values, effect, reason."""
-        keys = ["column", "kind", "drifted", "p_value", "p_adjusted", "effect_name", "effect",
-                "null_rate_current", "out_of_range_share", "reason"]
+        keys = [
+            "column",
+            "kind",
+            "drifted",
+            "p_value",
+            "p_adjusted",
+            "effect_name",
+            "effect",
+            "null_rate_current",
+            "out_of_range_share",
+            "reason",
+        ]
         return pd.DataFrame([{k: c.to_dict()[k] for k in keys} for c in self.columns])
 
 
@@ -184,8 +194,9 @@ def drift_report(
     names = list(summaries) if columns is None else columns
     exact = frame is not None and method != "profile"
     partial = [
-        _column_drift(name, summaries[name], current[name], frame, exact, alpha, thresholds,
-                      cramer_von_mises)
+        _column_drift(
+            name, summaries[name], current[name], frame, exact, alpha, thresholds, cramer_von_mises
+        )
         for name in names
     ]
     adjusted = adjust_p_values([item["p_value"] for item in partial], correction)
@@ -193,18 +204,24 @@ def drift_report(
         _verdict(item, float(p_adj), alpha, correction, min_effect)
         for item, p_adj in zip(partial, adjusted, strict=True)
     ]
-    return DriftReport(verdicts, alpha, correction, min_effect,
-                       "exact" if exact else "profile", len(current))
+    return DriftReport(
+        verdicts, alpha, correction, min_effect, "exact" if exact else "profile", len(current)
+    )
 
 
 def _check_parameters(alpha: float, min_effect: float, method: str) -> None:
     if not 0.0 < alpha < 1.0:
-        raise ConfigError(f"The 'alpha' parameter of drift_report must be between 0 and 1. Got {alpha!r} instead.")
+        raise ConfigError(
+            f"The 'alpha' parameter of drift_report must be between 0 and 1. Got {alpha!r} instead."
+        )
     if min_effect < 0:
-        raise ConfigError(f"The 'min_effect' parameter of drift_report must be >= 0. Got {min_effect!r} instead.")
+        raise ConfigError(
+            f"The 'min_effect' parameter of drift_report must be >= 0. Got {min_effect!r} instead."
+        )
     if method not in ("auto", "exact", "profile"):
         raise ConfigError(
-            f"The 'method' parameter of drift_report must be 'auto', 'exact' or 'profile'. Got {method!r} instead."
+            "The 'method' parameter of drift_report must be 'auto', 'exact' or 'profile'. Got "
+            f"{method!r} instead."
         )
 
 
@@ -223,8 +240,10 @@ def _summaries(
     wanted = columns if columns is not None else list(summaries)
     missing_ref = [name for name in wanted if name not in summaries]
     if missing_ref:
-        raise SchemaError(f"the reference has no column(s) {missing_ref}",
-                          hint=f"reference columns: {sorted(summaries)}")
+        raise SchemaError(
+            f"the reference has no column(s) {missing_ref}",
+            hint=f"reference columns: {sorted(summaries)}",
+        )
     missing = [name for name in wanted if name not in current.columns]
     if missing:
         raise SchemaError(
@@ -262,7 +281,10 @@ def _column_drift(
     cvm: bool,
 ) -> dict[str, Any]:
     total_ref = summary.count + summary.nulls
-    base = {"column": name, "null_rate_reference": summary.nulls / total_ref if total_ref else np.nan}
+    base = {
+        "column": name,
+        "null_rate_reference": summary.nulls / total_ref if total_ref else np.nan,
+    }
     method = "exact" if exact else "profile"
     if isinstance(summary, NumericReference):
         values = _numeric_values(name, series)
@@ -271,24 +293,38 @@ def _column_drift(
         if exact and frame is not None and numeric.n_current and numeric.n_reference:
             tests = _exact_numeric(tests, frame[name], values, alpha, thresholds, cvm)
         ks = tests[0]
-        critical = ks_critical_value(alpha, numeric.n_reference, numeric.n_current) if numeric.n_current else None
+        critical = (
+            ks_critical_value(alpha, numeric.n_reference, numeric.n_current)
+            if numeric.n_current
+            else None
+        )
         return base | {
-            "kind": "numeric", "tests": tests, "primary_test": "ks",
+            "kind": "numeric",
+            "tests": tests,
+            "primary_test": "ks",
             "p_value": ks.p_value if numeric.n_current else np.nan,
-            "effect_name": "wasserstein", "effect": _by_name(tests, "wasserstein").score,
-            "critical_value": critical, "n_current": numeric.n_current,
+            "effect_name": "wasserstein",
+            "effect": _by_name(tests, "wasserstein").score,
+            "critical_value": critical,
+            "n_current": numeric.n_current,
             "null_rate_current": numeric.nulls_current / len(series) if len(series) else np.nan,
-            "out_of_range_share": numeric.out_of_range, "new_categories": [],
+            "out_of_range_share": numeric.out_of_range,
+            "new_categories": [],
         }
     categorical = compare_categorical(summary, series)
     tests = categorical.results(alpha, method, thresholds)
     return base | {
-        "kind": "categorical", "tests": tests, "primary_test": "chi_square",
+        "kind": "categorical",
+        "tests": tests,
+        "primary_test": "chi_square",
         "p_value": tests[0].p_value if categorical.n_current else np.nan,
-        "effect_name": "jensen_shannon", "effect": categorical.jensen_shannon,
-        "critical_value": None, "n_current": categorical.n_current,
+        "effect_name": "jensen_shannon",
+        "effect": categorical.jensen_shannon,
+        "critical_value": None,
+        "n_current": categorical.n_current,
         "null_rate_current": categorical.nulls_current / len(series) if len(series) else np.nan,
-        "out_of_range_share": categorical.new_share, "new_categories": categorical.new_categories,
+        "out_of_range_share": categorical.new_share,
+        "new_categories": categorical.new_categories,
     }
 
 
@@ -307,7 +343,9 @@ def _exact_numeric(
     ref_values = reference.to_numpy(np.float64, na_value=np.nan)
     replaced = {
         "ks": ks_test(ref_values, values, alpha=alpha),
-        "wasserstein": wasserstein(ref_values, values, threshold=(thresholds or {}).get("wasserstein")),
+        "wasserstein": wasserstein(
+            ref_values, values, threshold=(thresholds or {}).get("wasserstein")
+        ),
     }
     out = [replaced.get(t.test, t) for t in tests]
     if cvm:
@@ -326,21 +364,34 @@ def _verdict(
     if item["n_current"] == 0:
         reason = "no non-null values in the current window: not tested"
     elif significant and large:
-        reason = (f"drift: {item['primary_test']} p={p_value:.3g} ({label} {p_adjusted:.3g}) < alpha "
-                  f"{alpha:g} and {effect_text} >= {min_effect:g}")
+        reason = (
+            f"drift: {item['primary_test']} p={p_value:.3g} ({label} {p_adjusted:.3g}) < alpha "
+            f"{alpha:g} and {effect_text} >= {min_effect:g}"
+        )
     elif significant:
-        reason = (f"significant ({label} p={p_adjusted:.3g}) but {effect_text} < {min_effect:g}: "
-                  f"a real but negligible difference at n={item['n_current']:,}")
+        reason = (
+            f"significant ({label} p={p_adjusted:.3g}) but {effect_text} < {min_effect:g}: "
+            f"a real but negligible difference at n={item['n_current']:,}"
+        )
     else:
         detectable = ""
         if item["critical_value"] is not None:
-            detectable = f"; at this size the smallest significant KS distance is {item['critical_value']:.3g}"
+            critical = item["critical_value"]
+            detectable = f"; at this size the smallest significant KS distance is {critical:.3g}"
         reason = f"no drift: {label} p={p_adjusted:.3g} >= alpha {alpha:g}{detectable}"
     return ColumnDrift(
-        column=item["column"], kind=item["kind"], tests=item["tests"],
-        primary_test=item["primary_test"], p_value=float(p_value), p_adjusted=p_adjusted,
-        effect_name=item["effect_name"], effect=effect, effect_threshold=min_effect,
-        critical_value=item["critical_value"], drifted=significant and large, reason=reason,
+        column=item["column"],
+        kind=item["kind"],
+        tests=item["tests"],
+        primary_test=item["primary_test"],
+        p_value=float(p_value),
+        p_adjusted=p_adjusted,
+        effect_name=item["effect_name"],
+        effect=effect,
+        effect_threshold=min_effect,
+        critical_value=item["critical_value"],
+        drifted=significant and large,
+        reason=reason,
         null_rate_reference=float(item["null_rate_reference"]),
         null_rate_current=float(item["null_rate_current"]),
         out_of_range_share=float(item["out_of_range_share"]),

@@ -39,8 +39,9 @@ def exposure_gini(items: Any, *, catalog: Any = None) -> float:
     """
     counts = pd.Series(items).value_counts()
     if catalog is not None:
-        counts = counts.reindex(pd.Index(pd.unique(np.asarray(catalog, dtype=object))).union(counts.index),
-                                fill_value=0)
+        counts = counts.reindex(
+            pd.Index(pd.unique(np.asarray(catalog, dtype=object))).union(counts.index), fill_value=0
+        )
     x = np.sort(counts.to_numpy(np.float64))
     n = x.size
     if n == 0 or x.sum() == 0:
@@ -56,7 +57,9 @@ def aggregate_diversity(items: Any, catalog_size: int) -> float:
     0.5
     """
     if catalog_size < 1:
-        raise ConfigError(f"The 'catalog_size' parameter must be >= 1. Got {catalog_size!r} instead.")
+        raise ConfigError(
+            f"The 'catalog_size' parameter must be >= 1. Got {catalog_size!r} instead."
+        )
     return float(pd.Series(items).nunique() / catalog_size)
 
 
@@ -69,11 +72,17 @@ def long_tail(popularity: Any, *, head_mass: float = 0.8) -> set[Any]:
     ['b', 'c', 'd']
     """
     if not 0 < head_mass < 1:
-        raise ConfigError(f"The 'head_mass' parameter must be between 0 and 1. Got {head_mass!r} instead.")
-    counts = (pd.Series(popularity) if isinstance(popularity, dict)
-              else pd.Series(popularity).value_counts()).sort_values(ascending=False, kind="stable")
-    cumulative = counts.cumsum() / counts.sum()
-    head_size = int(np.searchsorted(cumulative.to_numpy(), head_mass, side="left")) + 1
+        raise ConfigError(
+            f"The 'head_mass' parameter must be between 0 and 1. Got {head_mass!r} instead."
+        )
+    counts = (
+        pd.Series(popularity)
+        if isinstance(popularity, dict)
+        else pd.Series(popularity).value_counts()
+    ).sort_values(ascending=False, kind="stable")
+    values = counts.to_numpy(np.float64)
+    cumulative = np.cumsum(values) / values.sum()
+    head_size = int(np.searchsorted(cumulative, head_mass, side="left")) + 1
     return set(counts.index[head_size:])
 
 
@@ -122,12 +131,18 @@ def feedback_loop_over_windows(
     """The feedback-loop metrics of each window; the tail comes from ``popularity``
     (reference interactions) or, if not given, from the first window."""
     if item_column not in frame.columns:
-        raise SchemaError(f"no '{item_column}' column for feedback-loop metrics",
-                          hint=f"columns: {list(frame.columns)}")
+        raise SchemaError(
+            f"no '{item_column}' column for feedback-loop metrics",
+            hint=f"columns: {list(frame.columns)}",
+        )
     parts = list(split_by_windows(frame, windows))
     items_all = frame[item_column].dropna()
     catalog_items = items_all.unique() if catalog is None else catalog
-    base = popularity if popularity is not None else (parts[0][1][item_column].dropna() if parts else [])
+    base = (
+        popularity
+        if popularity is not None
+        else (parts[0][1][item_column].dropna() if parts else [])
+    )
     tail = long_tail(base, head_mass=head_mass) if len(base) else set()
     rows = []
     for window, part in parts:

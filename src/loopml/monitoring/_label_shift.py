@@ -88,11 +88,15 @@ def estimate_label_shift(
         raise ConfigError(f"The 'alpha' parameter must be between 0 and 1. Got {alpha!r} instead.")
     labels = pd.Series(y_true_validation).to_numpy()
     if len(labels) == 0:
-        raise DataError("the validation labels are empty; BBSE needs the model's validation predictions")
+        raise DataError(
+            "the validation labels are empty; BBSE needs the model's validation predictions"
+        )
     known = list(classes) if classes is not None else sorted(pd.unique(labels).tolist(), key=str)
     k = len(known)
     if k < 2:
-        raise DataError(f"label shift needs at least two classes; the validation labels hold {known}")
+        raise DataError(
+            f"label shift needs at least two classes; the validation labels hold {known}"
+        )
     val_probs = _as_probabilities(y_pred_validation, known, "y_pred_validation", len(labels))
     now_probs = _as_probabilities(y_pred_current, known, "y_pred_current", None)
     onehot = _one_hot(labels, known, "y_true_validation")
@@ -108,12 +112,16 @@ def estimate_label_shift(
     singular = np.linalg.svd(joint, compute_uv=False)
     condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
     drifted = bool(p_value < alpha)
-    reason = (f"predicted-class distribution {'changed' if drifted else 'did not change'} "
-              f"(chi-square p={p_value:.3g} vs alpha {alpha:g}); estimated priors "
-              f"{dict(zip(map(str, known), target.round(3).tolist(), strict=True))} from "
-              f"{dict(zip(map(str, known), source.round(3).tolist(), strict=True))}; "
-              f"confusion-matrix condition number {condition:.3g}")
-    return LabelShiftResult(known, source, target, weights, p_value, alpha, drifted, reason, condition)
+    reason = (
+        f"predicted-class distribution {'changed' if drifted else 'did not change'} "
+        f"(chi-square p={p_value:.3g} vs alpha {alpha:g}); estimated priors "
+        f"{dict(zip(map(str, known), target.round(3).tolist(), strict=True))} from "
+        f"{dict(zip(map(str, known), source.round(3).tolist(), strict=True))}; "
+        f"confusion-matrix condition number {condition:.3g}"
+    )
+    return LabelShiftResult(
+        known, source, target, weights, p_value, alpha, drifted, reason, condition
+    )
 
 
 def _one_hot(values: np.ndarray, classes: list[Any], name: str) -> np.ndarray:
@@ -121,8 +129,10 @@ def _one_hot(values: np.ndarray, classes: list[Any], name: str) -> np.ndarray:
     try:
         codes = np.array([index[v] for v in values])
     except KeyError as error:
-        raise DataError(f"{name} holds {error.args[0]!r}, not among the classes {classes}") from None
-    return np.eye(len(classes))[codes]
+        raise DataError(
+            f"{name} holds {error.args[0]!r}, not among the classes {classes}"
+        ) from None
+    return np.asarray(np.eye(len(classes))[codes])
 
 
 def _as_probabilities(values: Any, classes: list[Any], name: str, rows: int | None) -> np.ndarray:
@@ -130,7 +140,8 @@ def _as_probabilities(values: Any, classes: list[Any], name: str, rows: int | No
     if array.ndim == 2:
         if array.shape[1] != len(classes):
             raise DataError(
-                f"{name} has {array.shape[1]} probability columns for {len(classes)} classes {classes}"
+                f"{name} has {array.shape[1]} probability columns for {len(classes)} classes "
+                f"{classes}"
             )
         matrix = array.astype(np.float64)
     else:

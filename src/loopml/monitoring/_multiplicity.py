@@ -27,7 +27,8 @@ def adjust_p_values(p_values: Any, method: Correction = "holm") -> np.ndarray:
     p = np.asarray(p_values, dtype=np.float64)
     if method not in ("holm", "bh", "none"):
         raise ConfigError(
-            f"The 'correction' parameter must be one of 'holm', 'bh', 'none'. Got {method!r} instead."
+            f"The 'correction' parameter must be one of 'holm', 'bh', 'none'. Got {method!r} "
+            "instead."
         )
     out = np.full(p.shape, np.nan)
     valid = ~np.isnan(p)

@@ -58,7 +58,10 @@ class MultivariateResult:
 
 
 def encode_frames(
-    reference: pd.DataFrame, current: pd.DataFrame, *, columns: list[str] | None = None,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    columns: list[str] | None = None,
     max_categories: int = 20,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Encode both frames into numeric matrices with the reference's scaling.
@@ -100,7 +103,9 @@ def encode_frames(
 
 def _check(n_permutations: int, alpha: float) -> None:
     if n_permutations < 1:
-        raise ConfigError(f"The 'n_permutations' parameter must be >= 1. Got {n_permutations!r} instead.")
+        raise ConfigError(
+            f"The 'n_permutations' parameter must be >= 1. Got {n_permutations!r} instead."
+        )
     if not 0 < alpha < 1:
         raise ConfigError(f"The 'alpha' parameter must be between 0 and 1. Got {alpha!r} instead.")
 
@@ -114,8 +119,10 @@ def _subsample(matrix: np.ndarray, limit: int, rng: np.random.Generator) -> np.n
 def _p_reason(test: str, score_text: str, p_value: float, alpha: float, n_perm: int) -> str:
     verdict = "<" if p_value < alpha else ">="
     what = "the joint distribution changed" if p_value < alpha else "no evidence of a joint change"
-    return (f"{test} {score_text}; permutation p-value {p_value:.3g} (with +1 correction, "
-            f"{n_perm} permutations) {verdict} alpha {alpha:g}: {what}")
+    return (
+        f"{test} {score_text}; permutation p-value {p_value:.3g} (with +1 correction, "
+        f"{n_perm} permutations) {verdict} alpha {alpha:g}: {what}"
+    )
 
 
 # -- domain classifier ---------------------------------------------------------------------
@@ -153,7 +160,10 @@ def domain_classifier_test(
     _check(n_permutations, alpha)
     rng = np.random.default_rng(seed)
     ref_matrix, cur_matrix, names = encode_frames(reference, current, columns=columns)
-    ref_matrix, cur_matrix = _subsample(ref_matrix, max_rows, rng), _subsample(cur_matrix, max_rows, rng)
+    ref_matrix, cur_matrix = (
+        _subsample(ref_matrix, max_rows, rng),
+        _subsample(cur_matrix, max_rows, rng),
+    )
     features = np.vstack([ref_matrix, cur_matrix])
     labels = np.r_[np.zeros(len(ref_matrix)), np.ones(len(cur_matrix))]
     scores = np.zeros(labels.size)
@@ -161,24 +171,46 @@ def domain_classifier_test(
     importance = np.zeros(features.shape[1])
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for train, test in splitter.split(features, labels):
-        model = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
-                                   min_child_samples=20, subsample=0.8, subsample_freq=1,
-                                   random_state=seed, verbose=-1, n_jobs=1)
+        model = lgb.LGBMClassifier(
+            n_estimators=100,
+            learning_rate=0.1,
+            num_leaves=15,
+            min_child_samples=20,
+            subsample=0.8,
+            subsample_freq=1,
+            random_state=seed,
+            verbose=-1,
+            n_jobs=1,
+        )
         model.fit(features[train], labels[train])
-        scores[test] = model.predict_proba(features[test])[:, 1]
+        probabilities: Any = model.predict_proba(features[test])
+        scores[test] = probabilities[:, 1]
         importance += model.booster_.feature_importance("gain")
         folds.append(test)
     observed = float(np.mean([_auc(scores[f], labels[f]) for f in folds]))
-    null = np.mean([_permuted_aucs(scores[f], labels[f], n_permutations, rng) for f in folds], axis=0)
+    null = np.mean(
+        [_permuted_aucs(scores[f], labels[f], n_permutations, rng) for f in folds], axis=0
+    )
     p_value = float((1 + np.sum(null >= observed)) / (1 + n_permutations))
     order = np.argsort(importance)[::-1][:5]
     total = importance.sum() or 1.0
     top = {names[i]: round(float(importance[i] / total), 4) for i in order if importance[i] > 0}
     return MultivariateResult(
-        "domain_classifier", observed, p_value, alpha, p_value < alpha,
-        _p_reason("domain classifier", f"out-of-fold AUC {observed:.3f} (0.5 = indistinguishable)",
-                  p_value, alpha, n_permutations),
-        len(ref_matrix), len(cur_matrix), {"top_features": top, "n_splits": n_splits},
+        "domain_classifier",
+        observed,
+        p_value,
+        alpha,
+        p_value < alpha,
+        _p_reason(
+            "domain classifier",
+            f"out-of-fold AUC {observed:.3f} (0.5 = indistinguishable)",
+            p_value,
+            alpha,
+            n_permutations,
+        ),
+        len(ref_matrix),
+        len(cur_matrix),
+        {"top_features": top, "n_splits": n_splits},
     )
 
 
@@ -187,8 +219,12 @@ def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _permuted_aucs(
-    scores: np.ndarray, labels: np.ndarray, n_permutations: int,
-    rng: np.random.Generator | None, *, observed_only: bool = False,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    n_permutations: int,
+    rng: np.random.Generator | None,
+    *,
+    observed_only: bool = False,
 ) -> np.ndarray:
     """AUC (Mann-Whitney with mid-ranks) of the labels, or of ``n_permutations`` shuffles."""
     from scipy.stats import rankdata
@@ -202,7 +238,7 @@ def _permuted_aucs(
         assert rng is not None
         matrix = rng.permuted(np.tile(labels, (n_permutations, 1)), axis=1)
     rank_sums = matrix @ ranks
-    return (rank_sums - positives * (positives + 1) / 2) / (positives * negatives)
+    return np.asarray((rank_sums - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 # -- MMD -----------------------------------------------------------------------------------
@@ -246,9 +282,15 @@ def mmd_test(
     null = np.einsum("ij,ij->i", shuffled @ kernel, shuffled)
     p_value = float((1 + np.sum(null >= observed)) / (1 + n_permutations))
     return MultivariateResult(
-        "mmd", observed, p_value, alpha, p_value < alpha,
+        "mmd",
+        observed,
+        p_value,
+        alpha,
+        p_value < alpha,
         _p_reason("MMD", f"squared MMD {observed:.4g}", p_value, alpha, n_permutations),
-        n, m, {"bandwidth": bandwidth},
+        n,
+        m,
+        {"bandwidth": bandwidth},
     )
 
 
@@ -282,7 +324,9 @@ def pca_reconstruction_test(
     from sklearn.decomposition import PCA
 
     if not 0 < variance < 1:
-        raise ConfigError(f"The 'variance' parameter must be between 0 and 1. Got {variance!r} instead.")
+        raise ConfigError(
+            f"The 'variance' parameter must be between 0 and 1. Got {variance!r} instead."
+        )
     rng = np.random.default_rng(seed)
     ref_matrix, cur_matrix, _ = encode_frames(reference, current, columns=columns)
     order = rng.permutation(len(ref_matrix))
@@ -298,12 +342,23 @@ def pca_reconstruction_test(
     ratio = float(now.mean() / base.mean()) if base.mean() > 0 else float("inf")
     p_value = float(mannwhitneyu(now, base, alternative="greater").pvalue)
     drifted = p_value < alpha and ratio >= min_ratio
-    reason = (f"mean reconstruction error {ratio:.3g}x the reference's ({pca.n_components_} "
-              f"components for {variance:.0%} variance); one-sided Mann-Whitney p={p_value:.3g}; "
-              f"drift needs p < {alpha:g} and ratio >= {min_ratio:g}")
+    reason = (
+        f"mean reconstruction error {ratio:.3g}x the reference's ({pca.n_components_} "
+        f"components for {variance:.0%} variance); one-sided Mann-Whitney p={p_value:.3g}; "
+        f"drift needs p < {alpha:g} and ratio >= {min_ratio:g}"
+    )
     return MultivariateResult(
-        "pca_reconstruction", ratio, p_value, min_ratio, drifted, reason,
-        len(holdout), len(cur_matrix),
-        {"components": int(pca.n_components_), "reference_error": float(base.mean()),
-         "current_error": float(now.mean())},
+        "pca_reconstruction",
+        ratio,
+        p_value,
+        min_ratio,
+        drifted,
+        reason,
+        len(holdout),
+        len(cur_matrix),
+        {
+            "components": int(pca.n_components_),
+            "reference_error": float(base.mean()),
+            "current_error": float(now.mean()),
+        },
     )

@@ -19,11 +19,21 @@ import pandas as pd
 from loopml.core import SchemaError
 from loopml.monitoring._windows import Window, split_by_windows
 
-__all__ = ["HistoryCheck", "compare_with_history", "operational_metrics", "operational_over_windows"]
+__all__ = [
+    "HistoryCheck",
+    "compare_with_history",
+    "operational_metrics",
+    "operational_over_windows",
+]
 
 HIGHER_IS_WORSE = (
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "fallback_rate", "error_rate",
-    "model_staleness_h", "feature_staleness_p50_s",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "fallback_rate",
+    "error_rate",
+    "model_staleness_h",
+    "feature_staleness_p50_s",
 )
 
 
@@ -36,7 +46,8 @@ def _failed(column: pd.Series) -> pd.Series:
 def operational_metrics(frame: pd.DataFrame, *, now: Any = None) -> dict[str, float]:
     """Latency percentiles, fallback and error rates, staleness of the model and features.
 
-    >>> log = pd.DataFrame({"latency_ms": [1.0, 2.0, 3.0, 40.0], "fallback": [False, False, True, False]})
+    >>> log = pd.DataFrame({"latency_ms": [1.0, 2.0, 3.0, 40.0],
+    ...                     "fallback": [False, False, True, False]})
     >>> m = operational_metrics(log)
     >>> m["latency_p50_ms"], m["fallback_rate"]
     (2.5, 0.25)
@@ -45,7 +56,9 @@ def operational_metrics(frame: pd.DataFrame, *, now: Any = None) -> dict[str, fl
     if "latency_ms" in frame.columns and len(frame):
         latency = pd.to_numeric(frame["latency_ms"], errors="coerce").dropna().to_numpy()
         for q in (50, 90, 99):
-            metrics[f"latency_p{q}_ms"] = float(np.percentile(latency, q)) if latency.size else float("nan")
+            metrics[f"latency_p{q}_ms"] = (
+                float(np.percentile(latency, q)) if latency.size else float("nan")
+            )
         metrics["latency_max_ms"] = float(latency.max()) if latency.size else float("nan")
     if "fallback" in frame.columns and len(frame):
         metrics["fallback_rate"] = float(_failed(frame["fallback"]).mean())
@@ -59,7 +72,9 @@ def operational_metrics(frame: pd.DataFrame, *, now: Any = None) -> dict[str, fl
         created = pd.to_datetime(frame["model_created_at"], utc=True).max()
         metrics["model_staleness_h"] = float((reference - created).total_seconds() / 3600)
     if {"features_time", "time"} <= set(frame.columns) and len(frame):
-        age = pd.to_datetime(frame["time"], utc=True) - pd.to_datetime(frame["features_time"], utc=True)
+        age = pd.to_datetime(frame["time"], utc=True) - pd.to_datetime(
+            frame["features_time"], utc=True
+        )
         metrics["feature_staleness_p50_s"] = float(age.dt.total_seconds().median())
     return metrics
 
@@ -77,7 +92,11 @@ class HistoryCheck:
 
 
 def compare_with_history(
-    current: dict[str, float], history: list[dict[str, float]], *, z: float = 4.0, min_history: int = 3
+    current: dict[str, float],
+    history: list[dict[str, float]],
+    *,
+    z: float = 4.0,
+    min_history: int = 3,
 ) -> list[HistoryCheck]:
     """Flag metrics that got worse than their history by a robust z-score of ``z``.
 
@@ -95,9 +114,13 @@ def compare_with_history(
         spread = max(spread, 1e-9, abs(median) * 0.01)
         score = (current[metric] - median) / spread
         bad = bool(score >= z)
-        reason = (f"{metric} {current[metric]:.4g} vs median {median:.4g} of {values.size} windows: "
-                  f"robust z {score:.2f} {'>=' if bad else '<'} {z:g}")
-        checks.append(HistoryCheck(metric, float(current[metric]), median, float(score), bad, reason))
+        reason = (
+            f"{metric} {current[metric]:.4g} vs median {median:.4g} of {values.size} windows: "
+            f"robust z {score:.2f} {'>=' if bad else '<'} {z:g}"
+        )
+        checks.append(
+            HistoryCheck(metric, float(current[metric]), median, float(score), bad, reason)
+        )
     return checks
 
 
@@ -110,7 +133,13 @@ def operational_over_windows(frame: pd.DataFrame, windows: list[Window]) -> pd.D
     for window, part in split_by_windows(frame, windows):
         metrics = operational_metrics(part, now=window.end)
         anomalies = [c.metric for c in compare_with_history(metrics, history) if c.anomalous]
-        rows.append({"window": window.index, "start": window.start, **metrics,
-                     "anomalies": ",".join(anomalies)})
+        rows.append(
+            {
+                "window": window.index,
+                "start": window.start,
+                **metrics,
+                "anomalies": ",".join(anomalies),
+            }
+        )
         history.append(metrics)
     return pd.DataFrame(rows)

@@ -35,7 +35,9 @@ def _binary_labels(labels: Any, name: str = "label") -> np.ndarray:
     bad = ~np.isin(array, (0.0, 1.0))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{name} at row {row} is {pd.Series(labels).iloc[row]!r}; binary labels must be 0 or 1")
+        raise DataError(
+            f"{name} at row {row} is {pd.Series(labels).iloc[row]!r}; binary labels must be 0 or 1"
+        )
     return array
 
 
@@ -47,7 +49,9 @@ def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
     if positives == 0 or negatives == 0:
         return float("nan")
     ranks = rankdata(scores)
-    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float(
+        (ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    )
 
 
 def _from_confusion(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
@@ -74,7 +78,9 @@ def classification_metrics(labels: Any, scores: Any, *, threshold: float = 0.5) 
     fn, tn = float(np.sum(~predicted & (y == 1))), float(np.sum(~predicted & (y == 0)))
     metrics = _from_confusion(tp, fp, fn, tn)
     metrics["roc_auc"] = _auc(p, y)
-    metrics["log_loss"] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if y.size else float("nan")
+    metrics["log_loss"] = (
+        float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if y.size else float("nan")
+    )
     metrics["brier"] = float(np.mean((p - y) ** 2)) if y.size else float("nan")
     metrics["positive_rate"] = float(y.mean()) if y.size else float("nan")
     return metrics
@@ -89,8 +95,11 @@ def regression_metrics(targets: Any, predictions: Any) -> dict[str, float]:
     y = np.asarray(targets, dtype=np.float64)
     f = np.asarray(predictions, dtype=np.float64)
     error = f - y
-    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error**2))),
-            "bias": float(np.mean(error))}
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "bias": float(np.mean(error)),
+    }
 
 
 class CBPE:
@@ -108,7 +117,8 @@ class CBPE:
     >>> cbpe = CBPE(calibrate=False).fit(p, y)
     >>> new_p = rng.beta(5, 1, 5000)  # covariate shift: more confident positives
     >>> new_y = (rng.random(5000) < new_p).astype(int)
-    >>> est, real = cbpe.estimate(new_p)["accuracy"], classification_metrics(new_y, new_p)["accuracy"]
+    >>> est = cbpe.estimate(new_p)["accuracy"]
+    >>> real = classification_metrics(new_y, new_p)["accuracy"]
     >>> abs(est - real) < 0.02
     True
     """
@@ -122,14 +132,18 @@ class CBPE:
         from sklearn.isotonic import IsotonicRegression
 
         if not 0 < self.threshold < 1:
-            raise ConfigError(f"The 'threshold' parameter of CBPE must be in (0, 1). Got {self.threshold!r} instead.")
+            raise ConfigError(
+                f"The 'threshold' parameter of CBPE must be in (0, 1). Got {self.threshold!r} "
+                "instead."
+            )
         s = np.asarray(scores, dtype=np.float64)
         y = _binary_labels(labels)
         if s.size != y.size or s.size == 0:
             raise DataError(f"CBPE.fit needs as many scores as labels (got {s.size} and {y.size})")
         self.calibrator_ = (
             IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s, y)
-            if self.calibrate else None
+            if self.calibrate
+            else None
         )
         self.reference_metrics_ = classification_metrics(y, s, threshold=self.threshold)
         return self
@@ -138,7 +152,9 @@ class CBPE:
         """Calibrated probabilities of the positive class."""
         s = np.asarray(scores, dtype=np.float64)
         if not hasattr(self, "reference_metrics_"):
-            raise ConfigError("CBPE is not fitted yet; call fit(scores, labels) on the validation set first")
+            raise ConfigError(
+                "CBPE is not fitted yet; call fit(scores, labels) on the validation set first"
+            )
         return s if self.calibrator_ is None else np.asarray(self.calibrator_.predict(s))
 
     def estimate(self, scores: Any) -> dict[str, float]:
@@ -170,8 +186,10 @@ def _expected_auc(scores: np.ndarray, p: np.ndarray) -> float:
 def _latest_labels(feedback: pd.DataFrame, now: datetime) -> pd.DataFrame:
     missing = {"request_id", "label"} - set(feedback.columns)
     if missing:
-        raise SchemaError(f"the feedback log has no column(s) {sorted(missing)}",
-                          hint="it needs request_id, time and label")
+        raise SchemaError(
+            f"the feedback log has no column(s) {sorted(missing)}",
+            hint="it needs request_id, time and label",
+        )
     rows = feedback
     if "time" in feedback.columns:
         times = pd.to_datetime(feedback["time"], utc=True)
@@ -208,17 +226,25 @@ def quality_over_windows(
     rows = []
     for window, part in split_by_windows(joined, windows):
         end = window.end if isinstance(window.end, datetime) else now
-        row: dict[str, Any] = {"window": window.index, "start": window.start, "end": window.end,
-                               "n_predictions": len(part)}
+        row: dict[str, Any] = {
+            "window": window.index,
+            "start": window.start,
+            "end": window.end,
+            "n_predictions": len(part),
+        }
         labelled = part.dropna(subset=["label"])
         row["n_labelled"] = len(labelled)
         row["label_coverage"] = len(labelled) / len(part) if len(part) else float("nan")
         due = end + delay <= now
         row["status"] = "scored" if due and len(labelled) else "waiting for labels"
         if row["status"] == "scored":
-            metrics = (classification_metrics(labelled["label"], labelled["prediction"], threshold=threshold)
-                       if task == "binary_classification"
-                       else regression_metrics(labelled["label"], labelled["prediction"]))
+            metrics = (
+                classification_metrics(
+                    labelled["label"], labelled["prediction"], threshold=threshold
+                )
+                if task == "binary_classification"
+                else regression_metrics(labelled["label"], labelled["prediction"])
+            )
             row.update(metrics)
         if estimator is not None and len(part):
             estimate = estimator.estimate(part["prediction"].to_numpy(np.float64))

@@ -156,7 +156,9 @@ def reference_from_frame(
     for name in names:
         series = frame[name]
         if is_numeric_series(series):
-            result[name] = NumericReference.from_values(series.to_numpy(np.float64, na_value=np.nan), bins=bins)
+            result[name] = NumericReference.from_values(
+                series.to_numpy(np.float64, na_value=np.nan), bins=bins
+            )
         else:
             result[name] = CategoricalReference.from_values(series)
     return result

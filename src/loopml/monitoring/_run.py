@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -166,7 +166,7 @@ def _resolve_reference(
     summaries = reference_from_profile(reference)
     mapped: dict[str, ColumnReference] = {}
     for name in features:
-        bare = name[len(FEATURE_PREFIX):]
+        bare = name[len(FEATURE_PREFIX) :]
         if name in summaries or bare in summaries:
             mapped[name] = summaries[name] if name in summaries else summaries[bare]
     if not mapped:
@@ -220,19 +220,29 @@ def run_monitor(
     _operations(predictions, windows, results)
     if monitor.item_column:
         _feedback(predictions, windows, results, monitor.item_column)
-    manager = AlertManager([AlertRule.from_config(r) for r in monitor.alerts],
-                           store or StateStore(workspace.state_url),
-                           default_file=workspace.reports_dir / "alerts.jsonl")
+    manager = AlertManager(
+        [AlertRule.from_config(r) for r in monitor.alerts],
+        store or StateStore(workspace.state_url),
+        default_file=workspace.reports_dir / "alerts.jsonl",
+    )
     events: list[AlertEvent] = []
     for result in results:
         end_time = result.window.end
         assert isinstance(end_time, datetime)
         events += manager.evaluate(result.metrics, end_time)
     run = MonitorRun(
-        run_id=f"{utcnow().strftime('%Y%m%dT%H%M%S')}-{new_id()[:6]}", project=config.project,
-        created_at=utcnow(), start=first, end=last, window=monitor.window, reference=ref_label,
-        alpha=monitor.drift.alpha, correction=monitor.drift.correction,
-        min_effect=monitor.drift.min_effect, windows=results, alert_events=events,
+        run_id=f"{utcnow().strftime('%Y%m%dT%H%M%S')}-{new_id()[:6]}",
+        project=config.project,
+        created_at=utcnow(),
+        start=first,
+        end=last,
+        window=monitor.window,
+        reference=ref_label,
+        alpha=monitor.drift.alpha,
+        correction=monitor.drift.correction,
+        min_effect=monitor.drift.min_effect,
+        windows=results,
+        alert_events=events,
         alert_states=[s.to_dict() for s in manager.states()],
     )
     if save:
@@ -265,10 +275,19 @@ def _drift_windows(
             result.notes.append(f"{window.label}: this window is the reference")
             continue
         columns = list(summaries) if summaries is not None else features
-        ref_source: Any = summaries if summaries is not None else reference_from_frame(rows[columns])  # type: ignore[index]
+        if summaries is not None:
+            ref_source: Any = summaries
+        else:
+            assert rows is not None
+            ref_source = reference_from_frame(rows[columns])
         if columns:
-            report = drift_report(ref_source, part[columns], alpha=drift.alpha,
-                                  correction=drift.correction, min_effect=drift.min_effect)
+            report = drift_report(
+                ref_source,
+                part[columns],
+                alpha=drift.alpha,
+                correction=drift.correction,
+                min_effect=drift.min_effect,
+            )
             result.drift = report
             result.metrics["drift.share_drifted"] = report.share_drifted
             result.metrics["drift.n_drifted"] = float(len(report.drifted_columns))
@@ -276,24 +295,45 @@ def _drift_windows(
                 result.metrics[f"drift.{column.column}.effect"] = column.effect
                 result.metrics[f"drift.{column.column}.p_adjusted"] = column.p_adjusted
             result.metrics["data.null_rate_max"] = max(c.null_rate_current for c in report.columns)
-            result.metrics["data.out_of_range_max"] = max(c.out_of_range_share for c in report.columns)
+            result.metrics["data.out_of_range_max"] = max(
+                c.out_of_range_share for c in report.columns
+            )
         if rows is not None and "prediction" in part.columns:
-            prediction = drift_report(rows[["prediction"]], part[["prediction"]], alpha=drift.alpha,
-                                      min_effect=drift.min_effect, method="profile")
+            prediction = drift_report(
+                rows[["prediction"]],
+                part[["prediction"]],
+                alpha=drift.alpha,
+                min_effect=drift.min_effect,
+                method="profile",
+            )
             result.prediction_drift = prediction.columns[0].to_dict()
             result.metrics["prediction.effect"] = prediction.columns[0].effect
         if "prediction" in part.columns:
             result.metrics["prediction.mean"] = float(pd.to_numeric(part["prediction"]).mean())
-        if drift.multivariate and rows is not None and len(columns) >= 2 and min(len(rows), len(part)) >= 100:
+        if (
+            drift.multivariate
+            and rows is not None
+            and len(columns) >= 2
+            and min(len(rows), len(part)) >= 100
+        ):
             result.multivariate = [
-                domain_classifier_test(rows[columns], part[columns], n_permutations=200,
-                                       max_rows=5000, alpha=drift.alpha, seed=seed),
+                domain_classifier_test(
+                    rows[columns],
+                    part[columns],
+                    n_permutations=200,
+                    n_splits=3,
+                    max_rows=3000,
+                    alpha=drift.alpha,
+                    seed=seed,
+                ),
                 pca_reconstruction_test(rows[columns], part[columns], alpha=drift.alpha, seed=seed),
             ]
             result.metrics["multivariate.domain_auc"] = result.multivariate[0].score
             result.metrics["multivariate.pca_ratio"] = result.multivariate[1].score
         elif drift.multivariate and summaries is not None:
-            result.notes.append("multivariate tests need reference rows; a profile reference has none")
+            result.notes.append(
+                "multivariate tests need reference rows; a profile reference has none"
+            )
 
 
 def _quality(
@@ -314,12 +354,15 @@ def _quality(
     if delay is None and config.labels is not None and config.labels.feedback_window is not None:
         delay = config.labels.feedback_window
     delay = delay or timedelta(0)
-    task = "regression" if config.task == "regression" else "binary_classification"
+    task: Literal["binary_classification", "regression"] = (
+        "regression" if config.task == "regression" else "binary_classification"
+    )
     estimator = None
     if task == "binary_classification":
         estimator = _fit_cbpe(predictions, feedback, windows, now, delay, calibration)
-    table = quality_over_windows(predictions, feedback, windows, now=now, label_delay=delay,
-                                 task=task, estimator=estimator)
+    table = quality_over_windows(
+        predictions, feedback, windows, now=now, label_delay=delay, task=task, estimator=estimator
+    )
     for result, (_, row) in zip(results, table.iterrows(), strict=True):
         for key, value in row.items():
             name = str(key)
@@ -330,8 +373,10 @@ def _quality(
                 short = name.removeprefix("estimated_")
                 result.metrics[prefix + short] = float(value)
         if row["status"] != "scored":
-            result.notes.append(f"{result.window.label}: labels are due {format_duration(delay)} after "
-                                "the window ends; quality shown as a CBPE estimate only")
+            result.notes.append(
+                f"{result.window.label}: labels are due {format_duration(delay)} after "
+                "the window ends; quality shown as a CBPE estimate only"
+            )
 
 
 def _fit_cbpe(
@@ -350,25 +395,32 @@ def _fit_cbpe(
         return None
     joined = next(split_by_windows(predictions, [first]))[1].merge(
         feedback.drop_duplicates("request_id", keep="last")[["request_id", "label"]],
-        on="request_id", how="inner")
+        on="request_id",
+        how="inner",
+    )
     labels = pd.to_numeric(joined["label"], errors="coerce")
     if len(joined) < 50 or labels.nunique() < 2:
         return None
     return CBPE().fit(joined["prediction"].to_numpy(np.float64), labels.to_numpy())
 
 
-def _operations(predictions: pd.DataFrame, windows: list[Window], results: list[WindowResult]) -> None:
+def _operations(
+    predictions: pd.DataFrame, windows: list[Window], results: list[WindowResult]
+) -> None:
     table = operational_over_windows(predictions, windows)
     for result, (_, row) in zip(results, table.iterrows(), strict=True):
         for key, value in row.items():
             if key not in ("window", "start", "anomalies") and pd.notna(value):
                 result.metrics[f"ops.{key}"] = float(value)
         if row["anomalies"]:
-            result.notes.append(f"{result.window.label}: worse than its history: {row['anomalies']}")
+            result.notes.append(
+                f"{result.window.label}: worse than its history: {row['anomalies']}"
+            )
 
 
-def _feedback(predictions: pd.DataFrame, windows: list[Window], results: list[WindowResult],
-              item_column: str) -> None:
+def _feedback(
+    predictions: pd.DataFrame, windows: list[Window], results: list[WindowResult], item_column: str
+) -> None:
     table = feedback_loop_over_windows(predictions, windows, item_column=item_column)
     for result, (_, row) in zip(results, table.iterrows(), strict=True):
         for key in ("gini", "aggregate_diversity", "tail_exposure_share", "tail_coverage"):
@@ -385,10 +437,20 @@ def _save(workspace: Workspace, run: MonitorRun, store: StateStore) -> Path:
     data = run.to_dict()
     target = _runs_dir(workspace) / run.run_id
     with atomic_dir(target) as folder:
-        (folder / "report.json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        (folder / "report.json").write_text(
+            json.dumps(data, indent=1, default=str), encoding="utf-8"
+        )
         (folder / "report.html").write_text(render_html(data), encoding="utf-8")
-    store.put(_RUN_KIND, run.run_id, {"path": str(target), "created_at": data["created_at"],
-                                      "windows": len(run.windows), "alerts": len(run.alert_events)})
+    store.put(
+        _RUN_KIND,
+        run.run_id,
+        {
+            "path": str(target),
+            "created_at": data["created_at"],
+            "windows": len(run.windows),
+            "alerts": len(run.alert_events),
+        },
+    )
     _log.info("monitor run %s saved to %s", run.run_id, target)
     return target
 
@@ -420,6 +482,10 @@ def alert_status(workspace: Workspace, *, limit: int = 20) -> dict[str, Any]:
     rules = [AlertRule.from_config(r) for r in workspace.config.monitor.alerts]
     manager = AlertManager(rules, StateStore(workspace.state_url))
     events = manager.events()
-    return {"rules": [s.to_dict() | {"metric": r.metric, "threshold": r.threshold, "above": r.above}
-                      for s, r in zip(manager.states(), rules, strict=True)],
-            "events": events[-limit:] if limit else events}
+    return {
+        "rules": [
+            s.to_dict() | {"metric": r.metric, "threshold": r.threshold, "above": r.above}
+            for s, r in zip(manager.states(), rules, strict=True)
+        ],
+        "events": events[-limit:] if limit else events,
+    }

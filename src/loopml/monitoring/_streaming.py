@@ -34,7 +34,9 @@ def _make(name: str, params: dict[str, Any]) -> Any:
         "fhddm": binary.FHDDM,
     }
     if name not in factories:
-        raise ConfigError(f"The 'detector' parameter must be one of {list(DETECTORS)}. Got {name!r} instead.")
+        raise ConfigError(
+            f"The 'detector' parameter must be one of {list(DETECTORS)}. Got {name!r} instead."
+        )
     try:
         return factories[name](**params)
     except TypeError as error:
@@ -74,7 +76,9 @@ def detect_changes(errors: Any, detector: str = "adwin", **params: Any) -> list[
     True
     """
     watcher = StreamingDetector(detector, **params)
-    return [i for i, value in enumerate(np.asarray(errors, dtype=np.float64)) if watcher.update(value)]
+    return [
+        i for i, value in enumerate(np.asarray(errors, dtype=np.float64)) if watcher.update(value)
+    ]
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,9 @@ class DetectionScore:
         return all(delay is not None for delay in self.delays)
 
 
-def score_detections(detections: list[int], changes: list[int], *, tolerance: int) -> DetectionScore:
+def score_detections(
+    detections: list[int], changes: list[int], *, tolerance: int
+) -> DetectionScore:
     """Match detections to true change points.
 
     The first detection within ``tolerance`` rows after a change gives its delay; further

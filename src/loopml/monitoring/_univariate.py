@@ -220,10 +220,16 @@ class NumericComparison:
         n, m = self.n_reference, self.n_current
         return [
             _test_result("ks", self.ks_distance, self.ks_p_value, alpha, n, m, method),
-            _test_result("chi_square", self.chi_square, self.chi_square_p_value, alpha, n, m, method),
-            _score_result("wasserstein", self.wasserstein_normalized, given.get("wasserstein"), n, m, method),
+            _test_result(
+                "chi_square", self.chi_square, self.chi_square_p_value, alpha, n, m, method
+            ),
+            _score_result(
+                "wasserstein", self.wasserstein_normalized, given.get("wasserstein"), n, m, method
+            ),
             _score_result("psi", self.psi, given.get("psi"), n, m, method),
-            _score_result("jensen_shannon", self.jensen_shannon, given.get("jensen_shannon"), n, m, method),
+            _score_result(
+                "jensen_shannon", self.jensen_shannon, given.get("jensen_shannon"), n, m, method
+            ),
             _score_result("hellinger", self.hellinger, given.get("hellinger"), n, m, method),
         ]
 
@@ -285,11 +291,14 @@ def _count_on_grid(
     of the values below the first and at or above the last point.
     """
     lo, hi = float(points[0]), float(points[-1])
-    scale = _FINE_BINS / (hi - lo) if hi > lo else 0.0
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = _FINE_BINS / (hi - lo) if hi > lo else 0.0
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(hi - lo)):
+        return _count_by_search(points, values)
     fine = np.clip(np.floor((values - lo) * scale), -1, _FINE_BINS - 1).astype(np.int64) + 1
     fine[values < lo] = 0
     fine[values >= hi] = _FINE_BINS + 1
-    starts = lo + (np.arange(_FINE_BINS + 2) - 1) / scale if scale else np.full(_FINE_BINS + 2, lo)
+    starts = lo + (np.arange(_FINE_BINS + 2) - 1) / scale
     cell_of_bin = np.searchsorted(points, starts, side="right")
     holds = np.zeros(_FINE_BINS + 2, dtype=bool)
     owner = np.clip(np.floor((points - lo) * scale).astype(np.int64) + 1, 0, _FINE_BINS + 1)
@@ -311,6 +320,16 @@ def _count_on_grid(
     sum_below = float(values[fine == 0].sum())
     sum_above = float(top.sum())
     return cells, equal, sum_below, sum_above
+
+
+def _count_by_search(
+    points: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    index = np.searchsorted(points, values, side="right")
+    cells = np.bincount(index, minlength=points.size + 1).astype(np.float64)
+    on_point = index[values == points[np.maximum(index - 1, 0)]] - 1
+    equal = np.bincount(on_point[on_point >= 0], minlength=points.size).astype(np.float64)
+    return cells, equal, float(values[index == 0].sum()), float(values[index == points.size].sum())
 
 
 def _decile_groups(level: np.ndarray, bins: int = 10) -> np.ndarray:
@@ -339,7 +358,9 @@ def compare_numeric(
     n, m = reference.count, int(values.size)
     if n == 0 or m == 0:
         nan = float("nan")
-        return NumericComparison(nan, nan, nan, nan, nan, nan, nan, nan, nan, n, m, raw.size - m, nan)
+        return NumericComparison(
+            nan, nan, nan, nan, nan, nan, nan, nan, nan, n, m, raw.size - m, nan
+        )
     grid = _reference_grid(reference)
     points, g_ref = grid.points, grid.level
     cur_cells, equal_counts, sum_below, sum_above = _count_on_grid(points, values)
@@ -404,8 +425,12 @@ class CategoricalComparison:
         given = thresholds or {}
         n, m = self.n_reference, self.n_current
         return [
-            _test_result("chi_square", self.chi_square, self.chi_square_p_value, alpha, n, m, method),
-            _score_result("jensen_shannon", self.jensen_shannon, given.get("jensen_shannon"), n, m, method),
+            _test_result(
+                "chi_square", self.chi_square, self.chi_square_p_value, alpha, n, m, method
+            ),
+            _score_result(
+                "jensen_shannon", self.jensen_shannon, given.get("jensen_shannon"), n, m, method
+            ),
             _score_result("psi", self.psi, given.get("psi"), n, m, method),
             _score_result("hellinger", self.hellinger, given.get("hellinger"), n, m, method),
         ]
@@ -508,7 +533,9 @@ def psi(reference: Any, current: Any, *, threshold: float | None = None) -> Drif
     return _binned_score("psi", reference, current, threshold)
 
 
-def jensen_shannon(reference: Any, current: Any, *, threshold: float | None = None) -> DriftTestResult:
+def jensen_shannon(
+    reference: Any, current: Any, *, threshold: float | None = None
+) -> DriftTestResult:
     """Jensen-Shannon distance (base 2, in [0, 1]) on reference-decile bins or categories.
 
     >>> round(jensen_shannon(["a"] * 10, ["b"] * 10).score, 3)
@@ -553,7 +580,9 @@ def _binned(reference: Any, current: Any) -> NumericComparison | CategoricalComp
     return compare_categorical(CategoricalReference.from_values(series), current)
 
 
-def _binned_score(test: str, reference: Any, current: Any, threshold: float | None) -> DriftTestResult:
+def _binned_score(
+    test: str, reference: Any, current: Any, threshold: float | None
+) -> DriftTestResult:
     comparison = _binned(reference, current)
     score = float(getattr(comparison, test))
     n, m = comparison.n_reference, comparison.n_current

@@ -48,7 +48,10 @@ def time_windows(
     width = parse_duration(size, name="window")
     stride = width if step is None else parse_duration(step, name="step")
     if width <= timedelta(0) or stride <= timedelta(0):
-        raise ConfigError(f"The 'window' and 'step' parameters must be positive. Got {width} and {stride} instead.")
+        raise ConfigError(
+            f"The 'window' and 'step' parameters must be positive. Got {width} and {stride} "
+            "instead."
+        )
     first, last = ensure_utc(start, where="window start"), ensure_utc(end, where="window end")
     windows: list[Window] = []
     cursor = first
@@ -68,7 +71,9 @@ def count_windows(n_rows: int, size: int, *, step: int | None = None) -> list[Wi
     """
     stride = size if step is None else step
     if size < 1 or stride < 1:
-        raise ConfigError(f"The 'size' and 'step' parameters must be >= 1. Got {size} and {stride} instead.")
+        raise ConfigError(
+            f"The 'size' and 'step' parameters must be >= 1. Got {size} and {stride} instead."
+        )
     return [Window(i, s, s + size) for i, s in enumerate(range(0, n_rows - size + 1, stride))]
 
 
@@ -85,11 +90,14 @@ def split_by_windows(
         return
     if isinstance(windows[0].start, int):
         for window in windows:
-            yield window, frame.iloc[int(window.start) : int(window.end)]
+            assert isinstance(window.start, int) and isinstance(window.end, int)
+            yield window, frame.iloc[window.start : window.end]
         return
     if time_column not in frame.columns:
-        raise SchemaError(f"the log has no '{time_column}' column to window by",
-                          hint=f"columns: {list(frame.columns)}")
+        raise SchemaError(
+            f"the log has no '{time_column}' column to window by",
+            hint=f"columns: {list(frame.columns)}",
+        )
     times = pd.to_datetime(frame[time_column], utc=True).to_numpy("datetime64[us]")
     order = np.argsort(times, kind="stable")
     ordered = times[order]
