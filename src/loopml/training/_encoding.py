@@ -1,0 +1,141 @@
+"""The input schema of a model and the encoding of a frame into the matrix it was trained on.
+
+The encoder is plain data (JSON), so it is safe to store and fast to load: numeric columns
+pass through as float64 (missing stays NaN), categorical columns become integer codes of the
+categories seen in training (unseen or missing: NaN).
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"amount": [1.0, 2.5], "country": ["FR", "DE"]})
+>>> encoder = FeatureEncoder.fit(frame, ["amount", "country"])
+>>> encoder.transform(pd.DataFrame({"amount": [3.0], "country": ["XX"]})).tolist()
+[[3.0, nan]]
+>>> FeatureEncoder.from_json(encoder.to_json()) == encoder
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.core import SchemaError
+
+__all__ = ["FeatureEncoder", "FeatureSpec"]
+
+_MAX_CATEGORIES = 100_000
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input column: its name, kind (``numeric`` or ``categorical``) and categories."""
+
+    name: str
+    kind: str
+    categories: tuple[str, ...] = ()
+    dtype: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
+        if self.kind == "categorical":
+            data["categories"] = list(self.categories)
+        return data
+
+
+def _kind(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "datetime"
+    return "categorical"
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """Frame to float64 matrix, with the input schema it checks."""
+
+    features: tuple[FeatureSpec, ...]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, columns: list[str]) -> FeatureEncoder:
+        """Learn the kind of each column and the categories of categorical ones."""
+        specs = []
+        for name in columns:
+            series = frame[name]
+            kind = _kind(series)
+            if kind == "datetime":
+                raise SchemaError(
+                    f"column '{name}' holds timestamps, which a model cannot use directly",
+                    hint="drop it from the features or encode it (loopml.features.transformers"
+                    ".TimeEncoder)",
+                )
+            categories: tuple[str, ...] = ()
+            if kind == "categorical":
+                values = series.dropna().astype(str).unique()
+                categories = tuple(sorted(values)[:_MAX_CATEGORIES])
+            specs.append(FeatureSpec(str(name), kind, categories, str(series.dtype)))
+        return cls(tuple(specs))
+
+    @property
+    def columns(self) -> list[str]:
+        """Input column names, in model order."""
+        return [spec.name for spec in self.features]
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        """Positions of the categorical columns in the matrix."""
+        return [i for i, spec in enumerate(self.features) if spec.kind == "categorical"]
+
+    def differences(self, frame: pd.DataFrame) -> list[str]:
+        """Why ``frame`` does not fit this schema (empty when it does)."""
+        problems = []
+        for spec in self.features:
+            if spec.name not in frame.columns:
+                problems.append(f"column '{spec.name}' ({spec.kind}) is missing")
+                continue
+            kind = _kind(frame[spec.name])
+            if kind != spec.kind and not frame[spec.name].isna().all():
+                problems.append(
+                    f"column '{spec.name}' is {kind} ({frame[spec.name].dtype}); "
+                    f"the model was trained on {spec.kind} ({spec.dtype})"
+                )
+        return problems
+
+    def check(self, frame: pd.DataFrame) -> None:
+        """Raise SchemaError listing every difference between ``frame`` and the schema."""
+        problems = self.differences(frame)
+        if problems:
+            raise SchemaError(
+                "the input does not match the model's schema: " + "; ".join(problems),
+                hint="rebuild the features the model was trained on, or retrain the model",
+            )
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The float64 matrix (rows x features) the model takes."""
+        self.check(frame)
+        out = np.empty((len(frame), len(self.features)), dtype=np.float64)
+        for j, spec in enumerate(self.features):
+            series = frame[spec.name]
+            if spec.kind == "numeric":
+                out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                strings = series.astype("string").to_numpy(dtype=object, na_value="\x00<NA>")
+                codes = pd.Index(spec.categories, dtype=object).get_indexer(pd.Index(strings))
+                out[:, j] = np.where(codes >= 0, codes, np.nan)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The schema as JSON."""
+        features = [f.to_json() for f in self.features]
+        return {"format": "loopml.feature_encoder/1", "features": features}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeatureEncoder:
+        """Read what :meth:`to_json` wrote."""
+        specs = [
+            FeatureSpec(f["name"], f["kind"], tuple(f.get("categories", ())), f.get("dtype", ""))
+            for f in data["features"]
+        ]
+        return cls(tuple(specs))

@@ -1,0 +1,758 @@
+"""The training entry point: baselines first, then candidates, every run tracked.
+
+``train`` takes a DataFrame; ``train_workspace`` reads ``loopml.yaml`` and the workspace's
+data and calls it. The book's rule holds in code: a candidate that does not beat the best
+baseline on the validation rows is reported as such and is never the run's best model.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.core import (
+    ConfigError,
+    DataError,
+    LoopmlWarning,
+    SplitConfig,
+    TrainConfig,
+    get_logger,
+    sha256_bytes,
+    sha256_file,
+)
+from loopml.training._artifacts import save_model_dir
+from loopml.training._baselines import (
+    Baseline,
+    HeuristicBaseline,
+    LastValueBaseline,
+    PriorBaseline,
+)
+from loopml.training._candidates import TrainedModel, check_candidates, fit_candidate
+from loopml.training._encoding import FeatureEncoder
+from loopml.training._metrics import check_metric, default_metric, evaluate, higher_is_better
+from loopml.training._profile import reference_profile, score_profile
+from loopml.training._tracking import Tracker, environment_record, git_record
+from loopml.training._tuning import TuningResult, cv_folds, tune_candidate
+
+__all__ = ["ModelScore", "TrainingResult", "data_digest", "train"]
+
+_log = get_logger("training")
+TASKS = ("binary_classification", "multiclass_classification", "regression")
+
+
+@dataclass
+class ModelScore:
+    """How one baseline or candidate scored."""
+
+    name: str
+    kind: str
+    validation: dict[str, float]
+    test: dict[str, float]
+    params: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    beats_baseline: bool | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced.
+
+    ``best`` is the best candidate that beat the best baseline on validation, or ``None``
+    when none did (``best_name`` then names the baseline that would serve).
+    """
+
+    run_id: str
+    tracking_uri: str
+    task: str
+    target: str
+    metric: str
+    features: list[str]
+    scores: list[ModelScore]
+    best: TrainedModel | None
+    best_baseline: Baseline
+    baselines: dict[str, Baseline]
+    split: Any
+    model_uri: str | None = None
+    tuning: dict[str, TuningResult] = field(default_factory=dict)
+    registered: Any = None
+
+    @property
+    def best_name(self) -> str:
+        return self.best.name if self.best is not None else self.best_baseline.name
+
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per model: kind, validation and test metric, beats-baseline flag."""
+        rows = [
+            {
+                "model": s.name,
+                "kind": s.kind,
+                f"validation_{self.metric}": s.validation.get(self.metric),
+                f"test_{self.metric}": s.test.get(self.metric),
+                "beats_baseline": s.beats_baseline,
+                "seconds": round(s.seconds, 3),
+            }
+            for s in self.scores
+        ]
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        """A few lines for a terminal."""
+        lines = [f"run {self.run_id}: {self.task}, ranked by validation {self.metric}"]
+        for s in self.scores:
+            verdict = {
+                True: "beats the best baseline",
+                False: "does NOT beat the best baseline",
+                None: "baseline",
+            }[s.beats_baseline]
+            valid = s.validation.get(self.metric, float("nan"))
+            test = s.test.get(self.metric, float("nan"))
+            lines.append(
+                f"  {s.name:<22} {s.kind:<9} validation {valid:.4f}  test {test:.4f}  {verdict}"
+            )
+        lines.append(f"best: {self.best_name}")
+        return "\n".join(lines)
+
+
+# -- input checks ------------------------------------------------------------------------
+
+
+def _check_inputs(frame: pd.DataFrame, target: str, task: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(f"train needs a pandas DataFrame. Got {type(frame).__name__} instead.")
+    if task not in TASKS:
+        raise ConfigError(
+            f"The 'task' parameter of train must be one of {', '.join(TASKS)}. "
+            f"Got {task!r} instead."
+        )
+    if target not in frame.columns:
+        raise DataError(
+            f"the target column '{target}' is not in the data",
+            hint=f"columns are: {', '.join(map(str, frame.columns))}",
+        )
+    labels = frame[target]
+    if labels.isna().all():
+        raise DataError(
+            f"the target column '{target}' is null in all {len(frame)} rows",
+            hint="check the label join (labels.source / labels.target) or the feedback window",
+        )
+    if task != "regression":
+        classes = labels.dropna().unique().tolist()
+        if len(classes) < 2:
+            raise DataError(
+                f"the target column '{target}' has one class only ({classes[0]!r} in "
+                f"{int(labels.notna().sum())} rows); a classifier needs at least two",
+                hint="widen the time range, check the labels, or choose task: regression",
+            )
+
+
+def _feature_columns(
+    frame: pd.DataFrame, target: str, exclude: list[str], features: list[str] | None
+) -> list[str]:
+    if features is not None:
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"feature column(s) {', '.join(missing)} are not in the data",
+                hint=f"columns are: {', '.join(map(str, frame.columns))}",
+            )
+        return list(features)
+    skip = {target, *exclude}
+    return [
+        str(c)
+        for c in frame.columns
+        if c not in skip and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)
+    ]
+
+
+def _encode_target(
+    labels: pd.Series, task: str, train_rows: np.ndarray
+) -> tuple[list[Any], np.ndarray]:
+    if task == "regression":
+        return [], labels.to_numpy(dtype=np.float64)
+    train_labels = labels.iloc[train_rows]
+    classes = sorted(train_labels.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if len(classes) < 2:
+        raise DataError(
+            f"the training rows of target '{labels.name}' hold one class only ({classes!r})",
+            hint="the split put every other class into validation/test; use a longer history",
+        )
+    if task == "binary_classification" and len(classes) != 2:
+        raise DataError(
+            f"binary_classification needs two classes in '{labels.name}'; "
+            f"found {len(classes)}: {classes[:10]!r}",
+            hint="choose task: multiclass_classification",
+        )
+    codes = pd.Categorical(labels, categories=classes).codes
+    unseen = labels[(codes < 0)].unique().tolist()
+    if unseen:
+        raise DataError(
+            f"target '{labels.name}' has class(es) {unseen[:10]!r} after the training period "
+            "that the training rows never show",
+            hint="a classifier cannot predict a class it never saw; check the labels",
+        )
+    return classes, codes.astype(np.int64)
+
+
+def data_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's content, column names and dtypes (row order matters).
+
+    >>> data_digest(pd.DataFrame({"a": [1, 2]})) == data_digest(pd.DataFrame({"a": [1, 2]}))
+    True
+    """
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    header = json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode()
+    return sha256_bytes(header + hashed.tobytes())
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def _make_split(
+    frame: pd.DataFrame, split: Any, timestamp: str | None, target: str, task: str, seed: int
+) -> tuple[Any, dict[str, Any] | None]:
+    """The split, and the settings that rebuild it (None when a ready Split was given)."""
+    from loopml.trainingdata import Split, split_from_config
+
+    if isinstance(split, Split):
+        return split, None
+    if split is None:
+        by = "time" if timestamp else ("random" if task == "regression" else "stratified")
+        split = SplitConfig(by=by, seed=seed)
+    if not isinstance(split, SplitConfig):
+        raise ConfigError(
+            "The 'split' parameter of train must be a Split, a SplitConfig or None. "
+            f"Got {type(split).__name__} instead."
+        )
+    if split.by == "time" and timestamp is None:
+        split = split.model_copy(update={"by": "random" if task == "regression" else "stratified"})
+    return split_from_config(frame, split, timestamp=timestamp, target=target), split.model_dump(
+        mode="json"
+    )
+
+
+@dataclass
+class _Data:
+    frame: pd.DataFrame
+    X: np.ndarray
+    y: np.ndarray
+    rows: dict[str, np.ndarray]
+
+    def part(self, name: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        rows = self.rows[name]
+        return self.frame.iloc[rows], self.X[rows], self.y[rows]
+
+
+def _baselines(
+    task: str, config: TrainConfig, timestamp: str | None, entity: str | None
+) -> list[Baseline]:
+    found: list[Baseline] = [PriorBaseline(task)]
+    for name, expression in config.heuristics.items():
+        found.append(HeuristicBaseline(expression, task=task, name=name))
+    if timestamp is not None:
+        found.append(LastValueBaseline(task, timestamp=timestamp, entity=entity))
+    return found
+
+
+def _is_better(metric: str, a: float, b: float) -> bool:
+    if np.isnan(a):
+        return False
+    if np.isnan(b):
+        return True
+    return a > b if higher_is_better(metric) else a < b
+
+
+def _resolve_compute(compute: Any) -> Any:
+    if compute in (None, "local"):
+        return None
+    if compute == "dask":
+        from loopml.training._distributed import local_client
+
+        return local_client()
+    if hasattr(compute, "submit") and hasattr(compute, "scheduler_info"):
+        return compute
+    raise ConfigError(
+        "The 'compute' parameter of train must be 'local', 'dask' or a dask.distributed "
+        f"Client. Got {compute!r} instead."
+    )
+
+
+def train(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    timestamp: str | None = None,
+    entity: str | None = None,
+    features: list[str] | None = None,
+    config: TrainConfig | None = None,
+    split: Any = None,
+    tracking_uri: str | None = None,
+    artifact_root: str | Path | None = None,
+    experiment: str = "loopml",
+    seed: int | None = None,
+    compute: Any = "local",
+    register_as: str | None = None,
+    lineage: dict[str, Any] | None = None,
+    keep_data: bool = True,
+) -> TrainingResult:
+    """Train baselines, then candidates (tuned when ``config.tune.trials > 0``); track it all.
+
+    ``split`` is a ``loopml.trainingdata.Split``, a ``SplitConfig`` or ``None`` (a time split
+    when ``timestamp`` is given, else stratified / random). ``tracking_uri`` defaults to the
+    SQLite database of the workspace in the current folder. ``compute`` is ``"local"``,
+    ``"dask"`` (a LocalCluster, or ``backends.dask_scheduler``) or a ``distributed.Client``.
+    ``lineage`` (snapshot versions, feature view versions) is recorded on the run.
+    ``keep_data`` stores the training frame with the run so ``reproduce`` can retrain.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, tempfile
+    >>> rng = np.random.default_rng(0)
+    >>> frame = pd.DataFrame({"x": rng.normal(size=600)})
+    >>> frame["y"] = (frame.x + rng.normal(scale=0.5, size=600) > 0).astype(int)
+    >>> root = tempfile.mkdtemp()
+    >>> result = train(frame, target="y", task="binary_classification",
+    ...     config=TrainConfig(candidates=["logistic_regression"]),
+    ...     tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=f"{root}/artifacts")
+    >>> result.best_name, result.scores[-1].beats_baseline
+    ('logistic_regression', True)
+    """
+    config = config or TrainConfig()
+    seed = config.seed if seed is None else int(seed)
+    _check_inputs(frame, target, task)
+    names = check_candidates(list(config.candidates), task)
+    metric = check_metric(task, config.tune.metric or default_metric(task))
+    tracking_uri = tracking_uri or _default_tracking_uri()
+    tracker = Tracker(tracking_uri, experiment, artifact_root)  # fails before any work
+    dropped = int(frame[target].isna().sum())
+    if dropped:
+        if split is not None and not isinstance(split, SplitConfig):
+            raise DataError(
+                f"{dropped} rows have a null target '{target}' and a ready-made split was given",
+                hint="drop rows without labels before splitting",
+            )
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+    exclude = [c for c in (timestamp, entity) if c]
+    columns = _feature_columns(frame, target, exclude, features)
+    part, split_settings = _make_split(frame, split, timestamp, target, task, seed)
+    classes, y = _encode_target(frame[target], task, part.train)
+    encoder = FeatureEncoder.fit(frame.iloc[part.train], columns)
+    rows = {"train": part.train, "validation": part.validation, "test": part.test}
+    data = _Data(frame, encoder.transform(frame), y, rows)
+    run = _Run(tracker, task, metric, seed, classes, encoder, data, timestamp)
+    parent = tracker.start(
+        "train",
+        tags={
+            "loopml.kind": "training",
+            "loopml.task": task,
+            "loopml.target": target,
+            "loopml.metric": metric,
+            "loopml.seed": seed,
+            **{f"loopml.git.{k}": v for k, v in git_record().items()},
+            **{f"loopml.lineage.{k}": v for k, v in (lineage or {}).items()},
+        },
+    )
+    run.parent = parent
+    try:
+        baselines = [run.fit_baseline(b) for b in _baselines(task, config, timestamp, entity)]
+        best_baseline = _pick(metric, baselines)
+        for score, _ in baselines:
+            score.beats_baseline = None
+        candidates = [
+            run.fit_candidate(name, config, best_baseline[0], compute, timestamp, part)
+            for name in names
+        ]
+        result = _finish(
+            run,
+            frame,
+            target,
+            timestamp,
+            entity,
+            columns,
+            config,
+            part,
+            baselines,
+            best_baseline,
+            candidates,
+            lineage,
+            keep_data,
+            dropped,
+            split_settings,
+        )
+    except BaseException:
+        tracker.finish(parent, failed=True)
+        raise
+    tracker.finish(parent)
+    if register_as is not None and result.best is not None:
+        from loopml.registry import register_model
+
+        result.registered = register_model(result, register_as, tracking_uri=tracking_uri)
+    return result
+
+
+def _default_tracking_uri() -> str:
+    from loopml.core import Workspace
+
+    return Workspace.open(".").tracking_uri
+
+
+def _pick(metric: str, scored: list[tuple[ModelScore, Any]]) -> tuple[ModelScore, Any]:
+    best = scored[0]
+    for item in scored[1:]:
+        if _is_better(metric, item[0].validation[metric], best[0].validation[metric]):
+            best = item
+    return best
+
+
+@dataclass
+class _Run:
+    tracker: Tracker
+    task: str
+    metric: str
+    seed: int
+    classes: list[Any]
+    encoder: FeatureEncoder
+    data: _Data
+    timestamp: str | None
+    parent: str = ""
+    tuning: dict[str, TuningResult] = field(default_factory=dict)
+
+    def _score(self, predict: Any) -> tuple[dict[str, float], dict[str, float]]:
+        out = []
+        for name in ("validation", "test"):
+            frame, X, y = self.data.part(name)
+            out.append(evaluate(self.task, y, predict(frame, X)) if len(y) else {})
+        return out[0], out[1]
+
+    def _track(self, score: ModelScore, extra_tags: dict[str, Any]) -> None:
+        run_id = self.tracker.start(
+            score.name, parent=self.parent, tags={"loopml.kind": score.kind, **extra_tags}
+        )
+        metrics = {f"validation_{k}": v for k, v in score.validation.items()}
+        metrics.update({f"test_{k}": v for k, v in score.test.items()})
+        self.tracker.log(run_id, params=score.params, metrics=metrics)
+        self.tracker.finish(run_id)
+        score.run_id = run_id
+
+    def fit_baseline(self, baseline: Baseline) -> tuple[ModelScore, Baseline]:
+        started = time.perf_counter()
+        frame, _, y = self.data.part("train")
+        baseline.fit(frame, y)
+        validation, test = self._score(lambda f, X: baseline.predict(f))
+        params = {
+            k: v for k, v in baseline.to_json().items() if k in ("kind", "expression", "entity")
+        }
+        score = ModelScore(
+            baseline.name,
+            "baseline",
+            validation,
+            test,
+            params,
+            seconds=time.perf_counter() - started,
+        )
+        self._track(score, {})
+        return score, baseline
+
+    def fit_candidate(
+        self,
+        name: str,
+        config: TrainConfig,
+        best: ModelScore,
+        compute: Any,
+        timestamp: str | None,
+        part: Any,
+    ) -> tuple[ModelScore, TrainedModel]:
+        started = time.perf_counter()
+        params = self._tune(name, config, part) if config.tune.trials > 0 else {}
+        train_frame, X, y = self.data.part("train")
+        _, X_valid, y_valid = self.data.part("validation")
+        client = _resolve_compute(compute) if name == "lightgbm" else None
+        if client is not None:
+            from loopml.training._distributed import fit_lightgbm_dask
+
+            model = fit_lightgbm_dask(
+                client, self.task, params, self.encoder, X, y, classes=self.classes, seed=self.seed
+            )
+        else:
+            model = fit_candidate(
+                name,
+                self.task,
+                params,
+                self.encoder,
+                (X, y, X_valid, y_valid),
+                classes=self.classes,
+                seed=self.seed,
+            )
+        validation, test = self._score(lambda f, X: model.predict_matrix(X))
+        beats = _is_better(self.metric, validation[self.metric], best.validation[self.metric])
+        score = ModelScore(
+            name,
+            "candidate",
+            validation,
+            test,
+            model.params,
+            beats_baseline=beats,
+            seconds=time.perf_counter() - started,
+        )
+        if not beats:
+            warnings.warn(
+                f"candidate {name!r} does not beat the best baseline {best.name!r} on validation "
+                f"{self.metric} ({validation[self.metric]:.4f} vs "
+                f"{best.validation[self.metric]:.4f})",
+                LoopmlWarning,
+                stacklevel=4,
+            )
+        self._track(
+            score,
+            {
+                "loopml.beats_baseline": beats,
+                "loopml.best_baseline": best.name,
+                "loopml.compute": "dask" if client is not None else "local",
+            },
+        )
+        return score, model
+
+    def _tune(self, name: str, config: TrainConfig, part: Any) -> dict[str, Any]:
+        from loopml.training._candidates import search_space
+
+        probe: dict[str, Any] = {}
+
+        class _Probe:
+            def __getattr__(self, attr: str) -> Any:
+                return lambda key, *a, **k: probe.setdefault(key, a[0] if a else None)
+
+        if not search_space(name, _Probe()):
+            return {}
+        train_frame, X, y = self.data.part("train")
+        folds = cv_folds(
+            train_frame.reset_index(drop=True),
+            timestamp=self.timestamp,
+            n_folds=3,
+            gap=part.boundaries.get("gap") if isinstance(part.boundaries, dict) else None,
+            y=y,
+            task=self.task,
+            seed=self.seed,
+        )
+        tune = config.tune
+        timeout = tune.timeout.total_seconds() if isinstance(tune.timeout, timedelta) else None
+
+        def on_trial(record: dict[str, Any]) -> None:
+            run_id = self.tracker.start(
+                f"{name}-trial-{record['number']}",
+                parent=self.parent,
+                tags={
+                    "loopml.kind": "trial",
+                    "loopml.candidate": name,
+                    "loopml.trial_state": record["state"],
+                },
+            )
+            metrics = {f"cv_fold{i}_{self.metric}": v for i, v in enumerate(record["fold_scores"])}
+            if record["value"] is not None:
+                metrics[f"cv_{self.metric}"] = record["value"]
+            self.tracker.log(run_id, params=record["params"], metrics=metrics)
+            self.tracker.finish(run_id, failed=record["state"] == "FAIL")
+
+        result = tune_candidate(
+            name,
+            task=self.task,
+            metric=self.metric,
+            encoder=self.encoder,
+            X=X,
+            y=y,
+            folds=folds,
+            classes=self.classes,
+            trials=tune.trials,
+            timeout=timeout,
+            parallel=tune.parallel,
+            seed=self.seed,
+            on_trial=on_trial,
+        )
+        self.tuning[name] = result
+        return result.best_params
+
+
+def _finish(
+    run: _Run,
+    frame: pd.DataFrame,
+    target: str,
+    timestamp: str | None,
+    entity: str | None,
+    columns: list[str],
+    config: TrainConfig,
+    part: Any,
+    baselines: list[tuple[ModelScore, Baseline]],
+    best_baseline: tuple[ModelScore, Baseline],
+    candidates: list[tuple[ModelScore, TrainedModel]],
+    lineage: dict[str, Any] | None,
+    keep_data: bool,
+    dropped: int,
+    split_settings: dict[str, Any] | None,
+) -> TrainingResult:
+    winners = [c for c in candidates if c[0].beats_baseline]
+    best = _pick(run.metric, winners) if winners else None
+    scores = [s for s, _ in baselines] + [s for s, _ in candidates]
+    tracker, parent = run.tracker, run.parent
+    summary = {
+        s.name: {
+            "validation": s.validation,
+            "test": s.test,
+            "kind": s.kind,
+            "beats_baseline": s.beats_baseline,
+        }
+        for s in scores
+    }
+    tracker.log(
+        parent,
+        params={
+            "candidates": [n for n, _ in [(s.name, 0) for s, _ in candidates]],
+            "features": columns,
+            "split": part.to_dict(),
+            "train_config": config.model_dump(mode="json"),
+        },
+        metrics={
+            f"best_validation_{run.metric}": (best or best_baseline)[0].validation[run.metric]
+        },
+        tags={
+            "loopml.best": (best or best_baseline)[0].name,
+            "loopml.beats_baseline": best is not None,
+        },
+    )
+    model_uri = None
+    with tempfile.TemporaryDirectory(prefix="loopml-train-") as tmp:
+        folder = Path(tmp)
+        if best is not None:
+            _, test_X, _ = run.data.part("test")
+            predictions = best[1].predict_matrix(test_X if len(test_X) else run.data.X[:0])
+            np.save(folder / "predictions.npy", predictions, allow_pickle=False)
+            valid_frame, valid_X, valid_y = run.data.part("validation")
+            profile = reference_profile(run.data.part("train")[0], columns)
+            profile["scores"] = score_profile(best[1].predict_matrix(valid_X))
+            evaluation = {
+                "metric": run.metric,
+                "model": summary[best[0].name],
+                "baseline": summary[best_baseline[0].name],
+                "all": summary,
+            }
+            save_model_dir(
+                best[1],
+                best_baseline[1],
+                folder / "model",
+                profile=profile,
+                evaluation=evaluation,
+                extra={
+                    "target": target,
+                    "timestamp": timestamp,
+                    "entity": entity,
+                    "run_id": parent,
+                    "lineage": lineage or {},
+                },
+            )
+            tracker.log_artifacts(parent, folder / "model", "model")
+            model_uri = f"runs:/{parent}/model"
+        record = _record(
+            frame,
+            target,
+            run.task,
+            timestamp,
+            entity,
+            columns,
+            config,
+            part,
+            run.seed,
+            lineage,
+            best,
+            folder,
+            keep_data,
+            dropped,
+            run.metric,
+            split_settings,
+        )
+        (folder / "record.json").write_text(json.dumps(record, indent=1, default=str))
+        for name in ("record.json", "predictions.npy", "data.parquet", "split.npz"):
+            if (folder / name).exists():
+                tracker.client.log_artifact(parent, str(folder / name))
+    return TrainingResult(
+        run_id=parent,
+        tracking_uri=tracker.tracking_uri,
+        task=run.task,
+        target=target,
+        metric=run.metric,
+        features=columns,
+        scores=scores,
+        best=best[1] if best else None,
+        best_baseline=best_baseline[1],
+        baselines={b.name: b for _, b in baselines},
+        split=part,
+        model_uri=model_uri,
+        tuning=run.tuning,
+    )
+
+
+def _record(
+    frame: pd.DataFrame,
+    target: str,
+    task: str,
+    timestamp: str | None,
+    entity: str | None,
+    columns: list[str],
+    config: TrainConfig,
+    part: Any,
+    seed: int,
+    lineage: dict[str, Any] | None,
+    best: tuple[ModelScore, TrainedModel] | None,
+    folder: Path,
+    keep_data: bool,
+    dropped: int,
+    metric: str,
+    split_settings: dict[str, Any] | None,
+) -> dict[str, Any]:
+    positions = np.concatenate([part.train, [-1], part.validation, [-1], part.test]).astype(
+        np.int64
+    )
+    if split_settings is None:  # a ready-made split: keep its positions
+        np.savez(folder / "split.npz", train=part.train, validation=part.validation, test=part.test)
+    data: dict[str, Any] = {
+        "digest": data_digest(frame),
+        "rows": len(frame),
+        "dropped_null_target": dropped,
+        "lineage": lineage or {},
+    }
+    if keep_data:
+        frame.to_parquet(folder / "data.parquet", index=False)
+        data["artifact"] = "data.parquet"
+    record: dict[str, Any] = {
+        "format": "loopml.reproducibility/1",
+        "target": target,
+        "task": task,
+        "timestamp": timestamp,
+        "entity": entity,
+        "features": columns,
+        "metric": metric,
+        "train_config": config.model_dump(mode="json"),
+        "split": {
+            **part.to_dict(),
+            "settings": split_settings,
+            "positions_sha256": sha256_bytes(positions.tobytes()),
+        },
+        "seeds": {"train": seed, "split": seed, "tuning": seed, "lightgbm": seed},
+        "data": data,
+        "environment": environment_record(),
+        "git": git_record(),
+    }
+    if best is not None:
+        record["predictions"] = {
+            "model": best[0].name,
+            "artifact": "predictions.npy",
+            "sha256": sha256_file(folder / "predictions.npy"),
+        }
+    return record

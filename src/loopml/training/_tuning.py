@@ -1,0 +1,141 @@
+"""Hyperparameter search with Optuna: TPE sampling, median pruning, time-aware folds.
+
+Every trial becomes an MLflow run nested under the training run, with its parameters, the
+score of each fold it finished and its state (complete or pruned).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from loopml.training._candidates import fit_candidate, search_space
+from loopml.training._encoding import FeatureEncoder
+from loopml.training._metrics import higher_is_better, score
+
+__all__ = ["TuningResult", "cv_folds", "tune_candidate"]
+
+
+@dataclass
+class TuningResult:
+    """The best parameters found, and a record of every trial."""
+
+    best_params: dict[str, Any]
+    best_score: float
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def pruned(self) -> int:
+        return sum(1 for t in self.trials if t["state"] == "PRUNED")
+
+
+def cv_folds(
+    frame: Any,
+    *,
+    timestamp: str | None,
+    n_folds: int,
+    gap: Any,
+    y: np.ndarray,
+    task: str,
+    seed: int,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rolling-origin folds on time-ordered data, else (stratified) shuffled K-fold."""
+    if timestamp is not None:
+        from loopml.trainingdata import rolling_origin_folds
+
+        folds = rolling_origin_folds(frame, timestamp=timestamp, n_folds=n_folds, gap=gap)
+        return [(f.train, f.validation) for f in folds if len(f.train) and len(f.validation)]
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter: Any = (
+        KFold(n_folds, shuffle=True, random_state=seed)
+        if task == "regression"
+        else StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    )
+    return [(a, b) for a, b in splitter.split(np.zeros(len(y)), y)]
+
+
+def tune_candidate(
+    name: str,
+    *,
+    task: str,
+    metric: str,
+    encoder: FeatureEncoder,
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    classes: list[Any],
+    trials: int,
+    timeout: float | None,
+    parallel: int,
+    seed: int,
+    on_trial: Any = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+) -> TuningResult:
+    """Search ``name``'s space; ``on_trial(record)`` is called after each trial (thread-safe)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    direction: Literal["maximize", "minimize"] = (
+        "maximize" if higher_is_better(metric) else "minimize"
+    )
+    sign = 1.0 if direction == "maximize" else -1.0
+    study = optuna.create_study(
+        direction=direction,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+        storage=storage,
+        study_name=study_name,
+        load_if_exists=study_name is not None,
+    )
+    records: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def objective(trial: Any) -> float:
+        params = search_space(name, trial)
+        scores = []
+        for step, (train_rows, valid_rows) in enumerate(folds):
+            data = (X[train_rows], y[train_rows], X[valid_rows], y[valid_rows])
+            model = fit_candidate(name, task, params, encoder, data, classes=classes, seed=seed)
+            scores.append(score(task, metric, y[valid_rows], model.predict_matrix(X[valid_rows])))
+            trial.set_user_attr("fold_scores", scores)
+            trial.report(float(np.mean(scores)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(scores))
+
+    def callback(study: Any, trial: Any) -> None:
+        record = {
+            "number": trial.number,
+            "state": trial.state.name,
+            "params": dict(trial.params),
+            "value": trial.value,
+            "fold_scores": trial.user_attrs.get("fold_scores", []),
+        }
+        with lock:
+            records.append(record)
+            if on_trial is not None:
+                on_trial(record)
+
+    started = time.perf_counter()
+    study.optimize(
+        objective,
+        n_trials=trials,
+        timeout=timeout,
+        n_jobs=parallel,
+        callbacks=[callback],
+        gc_after_trial=False,
+    )
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not complete:
+        return TuningResult({}, float("nan"), records, time.perf_counter() - started)
+    best = max(complete, key=lambda t: sign * float(t.value or 0.0))
+    return TuningResult(
+        dict(best.params), float(best.value or 0.0), records, time.perf_counter() - started
+    )
