@@ -39,6 +39,7 @@ from loopml.core._exceptions import ConfigError
 __all__ = [
     "AggregationConfig",
     "BackendsConfig",
+    "CanaryConfig",
     "Config",
     "ContinualConfig",
     "Duration",
@@ -48,6 +49,8 @@ __all__ = [
     "GateConfig",
     "LabelsConfig",
     "MonitorConfig",
+    "RetrainConfig",
+    "RolloutConfig",
     "ServeConfig",
     "SourceConfig",
     "SplitConfig",

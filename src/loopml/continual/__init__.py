@@ -1,0 +1,33 @@
+"""Continual learning: retrain policies, stateless and stateful training, the replay simulator.
+
+>>> from loopml import continual
+>>> continual.stage_of(continual.RetrainConfig(every="7d"))
+'automated stateless retraining'
+"""
+
+from loopml.continual._learners import Fitted, LightGBMLearner, LogisticLearner, make_learner
+from loopml.continual._policy import RetrainDecision, decide_retrain, stage_of, window_weights
+from loopml.continual._simulate import (
+    SimulationResult,
+    build_stream_features,
+    check_stream,
+    simulate,
+)
+from loopml.core import RetrainConfig, RolloutConfig
+
+__all__ = [
+    "Fitted",
+    "LightGBMLearner",
+    "LogisticLearner",
+    "RetrainConfig",
+    "RetrainDecision",
+    "RolloutConfig",
+    "SimulationResult",
+    "build_stream_features",
+    "check_stream",
+    "decide_retrain",
+    "make_learner",
+    "simulate",
+    "stage_of",
+    "window_weights",
+]
