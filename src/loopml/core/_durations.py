@@ -63,7 +63,7 @@ def format_duration(value: timedelta) -> str:
     '90s'
     """
     total_ms = round(value.total_seconds() * 1000)
-    for unit in ("w", "d", "h", "m", "s", "ms"):
+    for unit in ("d", "h", "m", "s", "ms"):
         step = round(_UNITS[unit].total_seconds() * 1000)
         if total_ms % step == 0 and total_ms >= step:
             return f"{total_ms // step}{unit}"
