@@ -23,3 +23,12 @@ def load_youtube_split(datasets_dir: Path, split: str) -> tuple[np.ndarray, np.n
 @pytest.fixture
 def youtube(datasets_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
     return {s: load_youtube_split(datasets_dir, s) for s in ("train", "valid", "test")}
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Many tiny fits: on a shared 2-core machine BLAS threads make them 7x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

@@ -117,8 +117,11 @@ def test_applier_rejects_bad_configuration() -> None:
 
 def test_builders() -> None:
     frame = pd.DataFrame(
-        {"text": ["Visit www.x.com", "love it", pd.NA], "amount": [10, 5000, None],
-         "domain": ["spam.biz", "ok.org", "spam.biz"]}
+        {
+            "text": ["Visit www.x.com", "love it", pd.NA],
+            "amount": [10, 5000, None],
+            "domain": ["spam.biz", "ok.org", "spam.biz"],
+        }
     )
 
     class Confident:
@@ -141,7 +144,11 @@ def test_analysis_totals_and_report() -> None:
     L = np.array([[1, 1, -1], [0, 1, -1], [-1, -1, 0], [-1, -1, -1]])
     result = analyze_lfs(L, ["a", "b", "c"])
     assert result.totals == {
-        "rows": 4, "lfs": 3, "coverage": 0.75, "overlap": 0.5, "conflict": 0.25,
+        "rows": 4,
+        "lfs": 3,
+        "coverage": 0.75,
+        "overlap": 0.5,
+        "conflict": 0.25,
         "votes_per_row": 1.25,
     }
     assert "accuracy" not in result.table

@@ -77,7 +77,9 @@ def analyze_lfs(
     conflict = voted & (n_votes[:, None] - same > 0)
     table = pd.DataFrame(
         {
-            "polarity": [sorted(int(v) for v in np.unique(matrix[voted[:, j], j])) for j in range(m)],
+            "polarity": [
+                sorted(int(v) for v in np.unique(matrix[voted[:, j], j])) for j in range(m)
+            ],
             "coverage": voted.mean(axis=0),
             "overlaps": (voted & (n_votes[:, None] > 1)).mean(axis=0),
             "conflicts": conflict.mean(axis=0),
@@ -115,7 +117,7 @@ def _with_accuracy(table: pd.DataFrame, L: Any, voted: Any, y: Any) -> pd.DataFr
             f"of L ({L.shape[0]},), with -1 where unknown."
         )
     known = voted & (gold != ABSTAIN)[:, None]
-    correct = (known & (L == gold[:, None])).sum(axis=0)
+    correct = (known & (gold[:, None] == L)).sum(axis=0)
     total = known.sum(axis=0)
     table = table.assign(correct=correct, incorrect=total - correct)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -68,9 +68,7 @@ def apply_lfs(
             columns[lf.name] = matrix[:, j]
     top = max((int(col.max()) for col in columns.values() if n), default=1)
     dtype = label_dtype(cardinality if cardinality is not None else max(top + 1, 2))
-    return pd.DataFrame(
-        {lf.name: columns[lf.name].astype(dtype) for lf in lfs}, index=data.index
-    )
+    return pd.DataFrame({lf.name: columns[lf.name].astype(dtype) for lf in lfs}, index=data.index)
 
 
 def _check_lfs(lfs: Sequence[LabelingFunction]) -> None:
@@ -97,8 +95,7 @@ def _run_vectorized(lf: LabelingFunction, data: pd.DataFrame, limit: int) -> Any
         raise
     except Exception as error:
         raise DataError(
-            f"Labeling function {lf.name!r} (vectorized) failed: {type(error).__name__}: "
-            f"{error}",
+            f"Labeling function {lf.name!r} (vectorized) failed: {type(error).__name__}: {error}",
             hint="fix the function; it receives the whole DataFrame",
         ) from error
     if raw.shape != (len(data),):
@@ -151,8 +148,13 @@ def _run_rows(
     _SHARED = (data, lfs, cardinality)
     try:
         if n_jobs == 1 or len(starts) == 1:
-            results = map(_apply_chunk, starts, [chunk_size] * len(starts))
-            parts = list(_progress(results, len(starts), show_progress))
+            parts = list(
+                _progress(
+                    map(_apply_chunk, starts, [chunk_size] * len(starts)),
+                    len(starts),
+                    show_progress,
+                )
+            )
         else:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(n_jobs, mp_context=context) as pool:

@@ -44,6 +44,11 @@ class LabelModel:
     """
 
     _binary_only = False
+    cardinality_: int
+    n_lfs_: int
+    class_balance_: FloatArray
+    lf_accuracies_: FloatArray
+    seed_: int | None
 
     def __init__(self, cardinality: int | None = None, tie_break: TieBreak = "abstain") -> None:
         self.cardinality = cardinality
@@ -75,9 +80,7 @@ class LabelModel:
         return f"{type(self).__name__}({args})"
 
     # -- the contract ------------------------------------------------------------------
-    def fit(
-        self, L: Any, class_balance: Any = None, seed: int | None = None
-    ) -> Self:
+    def fit(self, L: Any, class_balance: Any = None, seed: int | None = None) -> Self:
         """Fit on a label matrix; ``class_balance`` fixes ``P(y)`` (else it is estimated)."""
         self._check_tie_break(self.tie_break)
         if self.cardinality is not None:
@@ -144,8 +147,7 @@ class LabelModel:
     def _check_tie_break(policy: str) -> None:
         if policy not in ("abstain", "random"):
             raise ConfigError(
-                "The 'tie_break' parameter must be 'abstain' or 'random'. "
-                f"Got {policy!r} instead."
+                f"The 'tie_break' parameter must be 'abstain' or 'random'. Got {policy!r} instead."
             )
 
 
@@ -172,14 +174,14 @@ def predict_from_proba(proba: FloatArray, tie_break: TieBreak, seed: int | None)
     labels = np.argmax(proba, axis=1).astype(np.int64)
     is_tie = tied.sum(axis=1) > 1
     if not is_tie.any():
-        return labels
+        return np.asarray(labels, dtype=np.int64)
     if tie_break == "abstain":
         labels[is_tie] = -1
-        return labels
+        return np.asarray(labels, dtype=np.int64)
     rng = np.random.default_rng(seed)
     noise = rng.random(proba.shape) * tied
     labels[is_tie] = np.argmax(noise[is_tie], axis=1)
-    return labels
+    return np.asarray(labels, dtype=np.int64)
 
 
 def resolve_permutation(agreement: FloatArray) -> IntArray:

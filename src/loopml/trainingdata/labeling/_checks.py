@@ -112,7 +112,7 @@ def check_bad_input(model: LabelModel) -> None:
         (DataError, lambda: _fresh(model).set_params(cardinality=2).fit(data.L + 2)),
         (ConfigError, lambda: _fresh(model).fit(data.L, class_balance=[0.9, 0.9])),
         (DataError, lambda: _fresh(model).fit(data.L).predict(data.L[:, :3])),
-        (ConfigError, lambda: _fresh(model).fit(data.L).predict(data.L, tie_break="coin")),
+        (ConfigError, lambda: _fresh(model).fit(data.L).predict(data.L, tie_break="coin")),  # type: ignore[arg-type]
     ]
     for error, call in cases:
         try:

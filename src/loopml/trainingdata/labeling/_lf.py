@@ -165,9 +165,7 @@ def _decorate(
     vectorized: bool,
 ) -> Any:
     def wrap(f: Callable[..., Any]) -> LabelingFunction:
-        return LabelingFunction(
-            name or f.__name__, f, vectorized=vectorized, resources=resources
-        )
+        return LabelingFunction(name or f.__name__, f, vectorized=vectorized, resources=resources)
 
     return wrap if func is None else wrap(func)
 

@@ -69,7 +69,7 @@ def check_label_matrix(
     >>> check_label_matrix([[0, 3]], 2)
     Traceback (most recent call last):
     ...
-    loopml.core._exceptions.DataError: The label matrix L has the value 3 at row 0, labeling function (column) 1; values must be -1 (abstain) or a class index in 0..1 (check the labeling function's output, or pass cardinality=4)
+    loopml.core._exceptions.DataError: The label matrix L has the value 3 at row 0, ...
     """
     names = getattr(L, "columns", None)
     array = np.asarray(L)
@@ -230,7 +230,8 @@ def linear_votes(L: IntArray, weights: FloatArray, chunk_rows: int = 65_536) -> 
     per_class = weights.reshape(m, k, -1).astype(np.float32)
     out = np.zeros((n, weights.shape[1]))
     with one_blas_thread():
-        for start, blocks in zip(range(0, n, chunk_rows), _class_blocks(L, k, chunk_rows)):
+        starts = range(0, n, chunk_rows)
+        for start, blocks in zip(starts, _class_blocks(L, k, chunk_rows), strict=True):
             for c in range(k):
                 out[start : start + chunk_rows] += blocks[c] @ per_class[:, c, :]
     return out
@@ -259,7 +260,7 @@ def one_blas_thread() -> Any:
     The products here are thin (tall x 2..100); on a shared 2-core machine OpenBLAS's
     threads cost 10-30x more than they save.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     return threadpool_limits(limits=1)
 
@@ -273,5 +274,5 @@ def vote_counts(L: IntArray, cardinality: int) -> FloatArray:
     """
     counts = np.zeros((L.shape[0], cardinality))
     for c in range(cardinality):
-        counts[:, c] = np.count_nonzero(L == c, axis=1)
+        counts[:, c] = np.count_nonzero(c == L, axis=1)
     return counts

@@ -18,6 +18,7 @@ functions' votes (``resolve_permutation``), so no seed flips the labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 
 from loopml.core import ConfigError
@@ -132,7 +133,7 @@ def _mask(m: int, k: int, dependencies: Sequence[tuple[int, int]]) -> FloatArray
     blocks = 1.0 - np.eye(m)
     for a, b in dependencies:
         blocks[int(a), int(b)] = blocks[int(b), int(a)] = 0.0
-    return np.kron(blocks, np.ones((k, k)))
+    return np.asarray(np.kron(blocks, np.ones((k, k))), dtype=np.float64)
 
 
 class _Objective:
