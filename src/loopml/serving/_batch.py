@@ -65,6 +65,16 @@ def score_frame(model: Any, frame: pd.DataFrame, *, version: int, keep: list[str
     return result
 
 
+class _PartitionScorer:
+    """``score_frame`` for one Dask partition (a plain object: Dask would unpack a dataclass)."""
+
+    def __init__(self, model: Any, version: int, keep: list[str]) -> None:
+        self.model, self.version, self.keep = model, version, keep
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return score_frame(self.model, frame, version=self.version, keep=self.keep)
+
+
 def _dataset(path: Path) -> ds.Dataset:
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder", hint="pass a Parquet file or folder")
@@ -161,9 +171,8 @@ def _dask(loaded: Any, source: Path, target: Path, kept: list[str], compute: Any
     columns = list(dict.fromkeys([*kept, *loaded.model.encoder.columns]))
     frame = dd.read_parquet(str(source), columns=columns, split_row_groups=False)
     meta = score_frame(loaded.model, frame._meta, version=loaded.version, keep=kept)
-    scored = frame.map_partitions(
-        score_frame, loaded.model, version=int(loaded.version), keep=kept, meta=meta
-    )
+    scored = frame.map_partitions(_PartitionScorer(loaded.model, int(loaded.version), kept),
+                                  meta=meta)
     own: tuple[Any, Any] | None = None
     client = compute if isinstance(compute, Client) else None
     if client is None:
