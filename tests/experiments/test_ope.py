@@ -58,7 +58,8 @@ def runs() -> tuple[float, dict[str, np.ndarray]]:
     truth = problem.true_value()
     rng = np.random.default_rng(1)
     names = ["dm", "ipw", "snipw", "dr", "sndr", "switch_dr"]
-    out: dict[str, list[float]] = {n: [] for n in names + ["dm_good", "dr_good"]}
+    extra = ["dm_good", "dr_good", "switch_auto", "dr_os_auto"]
+    out: dict[str, list[float]] = {n: [] for n in names + extra}
     for _ in range(300):
         logs = _logs(problem, 2000, rng)
         # a misspecified reward model: the truth shrunk towards 0.5 and shifted by action
@@ -75,6 +76,12 @@ def runs() -> tuple[float, dict[str, np.ndarray]]:
         )  # fmt: skip
         out["dm_good"].append(good["dm"].value)
         out["dr_good"].append(good["dr"].value)
+        tuned = estimate_policy_value(
+            logs["reward"], logs["action"], logs["pscore"], logs["target"],
+            estimated_rewards=bad_q, estimators=["switch_dr", "dr_os"], n_bootstrap=0,
+        )  # fmt: skip
+        out["switch_auto"].append(tuned["switch_dr"].value)
+        out["dr_os_auto"].append(tuned["dr_os"].value)
     return truth, {k: np.asarray(v) for k, v in out.items()}
 
 
@@ -170,3 +177,17 @@ def test_slates_with_positions_and_bad_input() -> None:
                               estimators=["magic"])  # fmt: skip
     with pytest.raises(DataError, match="no round where the logged action"):
         replay([1.0, 0.0], [0, 0], [1, 1])
+
+
+def test_tuned_switch_and_shrinkage_stay_close_to_dr_and_far_below_ipw_and_dm(
+    runs: tuple[float, dict[str, np.ndarray]],
+) -> None:
+    truth, v = runs
+
+    def mse(name: str) -> float:
+        return float(np.mean((v[name] - truth) ** 2))
+
+    # measured: DR 36e-4, IPW 311e-4, DM 118e-4, tuned Switch-DR 36e-4, tuned DRos 39e-4
+    for tuned in ("switch_auto", "dr_os_auto"):
+        assert mse(tuned) < 1.15 * mse("dr")  # the tuner never does much worse than DR
+        assert mse(tuned) < 0.5 * mse("dm") and mse(tuned) < 0.2 * mse("ipw")

@@ -9,18 +9,23 @@ import pytest
 
 from loopml.core import ConfigError, DataError
 from loopml.experiments import (
+    UCB1,
     ABPolicy,
     BanditPolicy,
     CanaryPolicy,
     ChampionPolicy,
+    EpsilonGreedy,
     Experiment,
     Layer,
     RoutingDecision,
     RoutingPolicy,
     ShadowPolicy,
     ThompsonBernoulli,
+    ThompsonGaussian,
     Variant,
     bucket,
+    check_bandit,
+    check_routing_policy,
     srm_test,
 )
 
@@ -146,12 +151,15 @@ def test_routing_costs_a_few_microseconds() -> None:
     }
     ids = UNITS[:20_000]
     for name, policy in policies.items():
-        start = time.perf_counter()
-        for unit in ids:
-            policy.route(unit, unit)
-        per_call_us = (time.perf_counter() - start) / len(ids) * 1e6
-        # a few microseconds on an idle core; the bound leaves room for a loaded CI machine
-        assert per_call_us < 40, (name, per_call_us)
+        best = float("inf")
+        for _ in range(3):  # CPU time of this process, best of 3: robust to a busy machine
+            start = time.process_time()
+            for unit in ids:
+                policy.route(unit, unit)
+            best = min(best, time.process_time() - start)
+        per_call_us = best / len(ids) * 1e6
+        # a few microseconds on an idle core; the bound leaves room for a slow CI machine
+        assert per_call_us < 25, (name, per_call_us)
 
 
 def test_bad_variants_are_named() -> None:
@@ -161,3 +169,36 @@ def test_bad_variants_are_named() -> None:
         Experiment("e", [Variant("a", "v1"), Variant("a", "v2")])
     with pytest.raises(ConfigError, match="has no variant 'zz'"):
         _ab().fraction("zz")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ChampionPolicy("v1"),
+        lambda: ABPolicy(_ab(), default_version="v1"),
+        lambda: ABPolicy(Layer("l", [(_ab(), 0.4)]), default_version="v0"),
+        lambda: ShadowPolicy(ABPolicy(_ab(), default_version="v1"), ["v2", "v3"], fraction=0.5),
+        lambda: CanaryPolicy("v1", "v2", weight=50.0),
+    ],
+    ids=["champion", "ab", "layer", "shadow", "canary"],
+)
+def test_every_routing_policy_passes_the_contract_checks(make: object) -> None:
+    check_routing_policy(make())  # type: ignore[operator]
+
+
+def test_bandit_policy_passes_the_non_sticky_contract_checks() -> None:
+    check_routing_policy(BanditPolicy(["v1", "v2"], UCB1(2, seed=0)), sticky=False)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: EpsilonGreedy(3, epsilon=0.2, seed=0),
+        lambda: UCB1(3, seed=0),
+        lambda: ThompsonBernoulli(3, seed=0),
+        lambda: ThompsonGaussian(3, seed=0, refresh_every=3),
+    ],
+    ids=["epsilon-greedy", "ucb1", "thompson-bernoulli", "thompson-gaussian"],
+)
+def test_every_bandit_passes_the_contract_checks(make: object) -> None:
+    check_bandit(make())  # type: ignore[operator]

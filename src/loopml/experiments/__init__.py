@@ -24,6 +24,7 @@ from loopml.experiments._canary import (
     resume,
     start_canary,
 )
+from loopml.experiments._checks import check_bandit, check_routing_policy
 from loopml.experiments._contextual import LinearThompson, LinUCB
 from loopml.experiments._interleaving import (
     Interleaving,
@@ -113,6 +114,8 @@ __all__ = [
     "advance",
     "analyze_step",
     "bucket",
+    "check_bandit",
+    "check_routing_policy",
     "credit",
     "cuped_adjust",
     "cuped_ttest",

@@ -18,8 +18,10 @@ percentile intervals, resampling rounds with replacement.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,6 +50,7 @@ class OPEResult:
     ci_low: float
     ci_high: float
     n: int
+    parameter: float | None = None
 
 
 def _ratio(numerator: F, denominator: F) -> F:
@@ -75,24 +78,44 @@ def _sndr(d: _Logs, idx: Idx) -> F:
     return _mean(d.q_policy, idx) + correction
 
 
-def switch_dr_factory(tau: float) -> Estimator:
-    """Switch-DR: the DR correction only where the weight is at most ``tau``, DM elsewhere."""
-
-    def _switch(d: _Logs, idx: Idx) -> F:
-        keep = (d.w <= tau).astype(np.float64)
-        return _mean(d.q_policy + keep * d.w * (d.reward - d.q_logged), idx)
-
-    return _switch
+def _switch_weights(w: F, tau: float) -> F:
+    """Switch-DR (Wang et al. 2017): keep the correction where ``w <= tau``, DM elsewhere."""
+    return np.where(w <= tau, w, 0.0)
 
 
-def dr_os_factory(lambda_: float) -> Estimator:
-    """DR with optimistic shrinkage (Su et al. 2020): weights ``lambda w / (w^2 + lambda)``."""
+def _shrunk_weights(w: F, lambda_: float) -> F:
+    """DR with optimistic shrinkage (Su et al. 2020): ``lambda w / (w^2 + lambda)``."""
+    if math.isinf(lambda_):
+        return w
+    return lambda_ * w / (w**2 + lambda_) if lambda_ > 0 else np.zeros_like(w)
 
-    def _dros(d: _Logs, idx: Idx) -> F:
-        shrunk = lambda_ * d.w / (d.w**2 + lambda_) if lambda_ > 0 else np.zeros_like(d.w)
-        return _mean(d.q_policy + shrunk * (d.reward - d.q_logged), idx)
 
-    return _dros
+def _modified_dr(modify: Callable[[F, float], F], parameter: float) -> Estimator:
+    def _estimate(d: _Logs, idx: Idx) -> F:
+        return _mean(d.q_policy + modify(d.w, parameter) * (d.reward - d.q_logged), idx)
+
+    return _estimate
+
+
+SWITCH_GRID = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0, math.inf)
+DR_OS_GRID = (0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0, math.inf)
+
+
+def _tune(d: _Logs, modify: Callable[[F, float], F], grid: Sequence[float]) -> float:
+    """The grid value with the least estimated MSE: variance / n + bias^2.
+
+    The bias of modifying the weights is ``E[(w - w_hat)(r - q_hat)]``, estimated by its
+    sample mean (obp's ``tuning_method='mse'`` without the upper bound).
+    """
+    residual = d.reward - d.q_logged
+    n = d.reward.size
+
+    def mse(parameter: float) -> float:
+        w_hat = modify(d.w, parameter)
+        variance = float(np.var(d.q_policy + w_hat * residual, ddof=1)) / n
+        return variance + float(np.mean((d.w - w_hat) * residual)) ** 2
+
+    return min(grid, key=mse)
 
 
 Idx = NDArray[np.intp] | None
@@ -114,7 +137,8 @@ ESTIMATORS: dict[str, Estimator] = {
     "dr": _dr,
     "sndr": _sndr,
 }
-"""The estimators by name; ``switch_dr`` and ``dr_os`` take a parameter (see below)."""
+"""The parameter-free estimators by name; ``switch_dr`` and ``dr_os`` take ``switch_tau`` and
+``dr_os_lambda`` (a number, or ``"auto"``: the grid value with the least estimated MSE)."""
 
 _MODEL_FREE = {"ipw", "snipw"}
 
@@ -185,18 +209,30 @@ def _logs(r: F, a: NDArray[np.intp], p: F, dist: F, pos: NDArray[np.intp], q: F 
     return _Logs(r, pi_logged / p, q[rows, a, pos], np.einsum("na,na->n", policy_at_pos, q_at_pos))
 
 
-def _resolve(names: Sequence[str], tau: float, lambda_: float) -> dict[str, Estimator]:
-    chosen: dict[str, Estimator] = {}
+def _resolve(
+    names: Sequence[str], data: _Logs | None, tau: float | str, lambda_: float | str
+) -> dict[str, tuple[Estimator, float | None]]:
+    chosen: dict[str, tuple[Estimator, float | None]] = {}
+    valid = [*ESTIMATORS, "switch_dr", "dr_os"]
     for name in names:
         if name in ESTIMATORS:
-            chosen[name] = ESTIMATORS[name]
-        elif name == "switch_dr":
-            chosen[name] = switch_dr_factory(tau)
-        elif name == "dr_os":
-            chosen[name] = dr_os_factory(lambda_)
-        else:
-            valid = [*ESTIMATORS, "switch_dr", "dr_os"]
+            chosen[name] = (ESTIMATORS[name], None)
+            continue
+        if name not in ("switch_dr", "dr_os"):
             raise ConfigError(f"Unknown off-policy estimator {name!r}; choose from {valid}.")
+        modify, grid, value = (
+            (_switch_weights, SWITCH_GRID, tau)
+            if name == "switch_dr"
+            else (_shrunk_weights, DR_OS_GRID, lambda_)
+        )
+        if value == "auto":
+            value = _tune(data, modify, grid) if data is not None else math.inf
+        if isinstance(value, str) or not value >= 0:
+            what = "switch_tau" if name == "switch_dr" else "dr_os_lambda"
+            raise ConfigError(
+                f"The '{what}' parameter must be >= 0 or 'auto'. Got {value!r} instead."
+            )
+        chosen[name] = (_modified_dr(modify, float(value)), float(value))
     return chosen
 
 
@@ -209,8 +245,8 @@ def estimate_policy_value(
     position: ArrayLike | None = None,
     estimated_rewards: ArrayLike | None = None,
     estimators: Sequence[str] = ("dm", "ipw", "snipw", "dr", "sndr", "switch_dr"),
-    switch_tau: float = 100.0,
-    dr_os_lambda: float = 100.0,
+    switch_tau: float | Literal["auto"] = "auto",
+    dr_os_lambda: float | Literal["auto"] = "auto",
     n_bootstrap: int = 200,
     alpha: float = 0.05,
     seed: int = 0,
@@ -236,18 +272,19 @@ def estimate_policy_value(
     r, a, p, dist, pos, q = _validate(
         reward, action, pscore, action_dist, position, estimated_rewards
     )
-    chosen = _resolve(estimators, switch_tau, dr_os_lambda)
-    needs_model = [name for name in chosen if name not in _MODEL_FREE]
+    needs_model = [name for name in estimators if name not in _MODEL_FREE]
     if needs_model and q is None:
+        _resolve(estimators, None, switch_tau, dr_os_lambda)  # unknown names first
         raise ConfigError(
             f"The estimators {needs_model} need 'estimated_rewards' from a reward model."
         )
     data = _logs(r, a, p, dist, pos, q)
+    chosen = _resolve(estimators, data, switch_tau, dr_os_lambda)
     rng = np.random.default_rng(seed)
     n = r.shape[0]
     results: dict[str, OPEResult] = {}
     boot = rng.integers(0, n, size=(n_bootstrap, n)) if n_bootstrap else None
-    for name, estimator in chosen.items():
+    for name, (estimator, parameter) in chosen.items():
         value = float(estimator(data, None))
         low = high = value
         if boot is not None:
@@ -258,7 +295,7 @@ def estimate_policy_value(
                 ]
             )
             low, high = (float(x) for x in np.quantile(draws, [alpha / 2, 1 - alpha / 2]))
-        results[name] = OPEResult(name, value, low, high, n)
+        results[name] = OPEResult(name, value, low, high, n, parameter)
     return results
 
 
