@@ -447,9 +447,13 @@ def compare_categorical(reference: CategoricalReference, current: Any) -> Catego
     >>> result.chi_square_p_value < 1e-6, result.new_categories, result.new_share
     (True, ['c'], 0.05)
     """
-    series = pd.Series(current)
+    series = current if isinstance(current, pd.Series) else pd.Series(current)
     nulls = int(series.isna().sum())
-    counts = series.dropna().astype(str).value_counts()
+    counts = series.value_counts(dropna=True)  # on a categorical dtype: no strings built
+    counts = counts[counts > 0]
+    counts.index = counts.index.astype(str)
+    if not counts.index.is_unique:  # e.g. 1 and "1" in one object column
+        counts = counts.groupby(level=0).sum()
     known = reference.categories
     names = list(known)
     new = [str(name) for name in counts.index if name not in known]
