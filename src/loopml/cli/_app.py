@@ -32,6 +32,7 @@ _COMMAND_MODULES: list[str] = [
     "loopml.cli._monitoring",
     "loopml.cli._serving",
     "loopml.cli._trainingdata",
+    "loopml.cli._label",
 ]
 
 
