@@ -46,9 +46,11 @@ from loopml.trainingdata._splits import (
     rolling_origin_folds,
     split_from_config,
 )
+from loopml.trainingdata.labeling import DawidSkene, MajorityVote, MatrixCompletion, Triplet
 
 __all__ = [
     "LEAKAGE_CHECKS",
+    "DawidSkene",
     "FocalLoss",
     "Fold",
     "ImportanceWeights",
@@ -56,10 +58,13 @@ __all__ = [
     "LabeledPredictions",
     "LeakageFinding",
     "LeakageReport",
+    "MajorityVote",
+    "MatrixCompletion",
     "ResampledClassifier",
     "ReservoirSampler",
     "Split",
     "TrainingSet",
+    "Triplet",
     "WeightedReservoirSampler",
     "augment_split",
     "build_training_set",
