@@ -36,7 +36,7 @@ class Fitted:
     model: Any
     mode: Literal["stateless", "stateful"]
     rows: int
-    work: float  # trees built (LightGBM) or rows passed (SGD): the compute spent
+    work: float  # rows x trees built (LightGBM) or rows x epochs (SGD): the compute spent
     updates_since_rebuild: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +82,15 @@ class LightGBMLearner:
         }
         return {**base, **self.params}
 
+    def continues(self, previous: Fitted | None, stateful: bool) -> bool:
+        """Whether a stateful fit would continue ``previous`` (else it rebuilds from scratch)."""
+        return (
+            stateful
+            and previous is not None
+            and previous.updates_since_rebuild + 1 < self.rebuild_every
+            and previous.extra.get("objective") == "regression"
+        )
+
     def fit(
         self,
         x: FloatArray,
@@ -94,12 +103,8 @@ class LightGBMLearner:
         import lightgbm as lgb
 
         regression_objective = "regression" if stateful or self.task == "regression" else "binary"
-        if (
-            stateful
-            and previous is not None
-            and previous.updates_since_rebuild + 1 < self.rebuild_every
-            and previous.extra.get("objective") == "regression"
-        ):
+        if self.continues(previous, stateful):
+            assert previous is not None
             booster = lgb.train(
                 self._params("regression"),
                 lgb.Dataset(x, y),
@@ -111,7 +116,7 @@ class LightGBMLearner:
                 booster,
                 "stateful",
                 len(y),
-                float(self.extra_rounds),
+                float(self.extra_rounds * len(y)),
                 previous.updates_since_rebuild + 1,
                 {"objective": "regression"},
             )
@@ -122,9 +127,8 @@ class LightGBMLearner:
             keep_training_booster=stateful,
         )
         mode: Literal["stateless", "stateful"] = "stateful" if stateful else "stateless"
-        return Fitted(
-            booster, mode, len(y), float(self.rounds), 0, {"objective": regression_objective}
-        )
+        work = float(self.rounds * len(y))
+        return Fitted(booster, mode, len(y), work, 0, {"objective": regression_objective})
 
     def predict(self, fitted: Fitted, x: FloatArray) -> FloatArray:
         """Scores: positive-class probability (clipped L2 output in stateful mode)."""
@@ -178,6 +182,10 @@ class LogisticLearner:
         return Fitted(
             (model, (len(x), mean, var * len(x))), "stateless", len(y), float(len(y) * self.epochs)
         )
+
+    def continues(self, previous: Fitted | None, stateful: bool) -> bool:
+        """Stateful fits always continue with ``partial_fit``."""
+        return stateful and previous is not None
 
     def predict(self, fitted: Fitted, x: FloatArray) -> FloatArray:
         model, (count, mean, m2) = fitted.model

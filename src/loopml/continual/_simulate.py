@@ -571,8 +571,9 @@ class _Replay:
         stateful = self.retrain_config.mode == "stateful"
         rows = self._labeled(now)
         since = self._labeled(now, since=now - self.step)
-        new_rows = since if stateful else rows
-        candidate = self._fit(new_rows if stateful and len(since) else rows, champion, stateful)
+        continuing = self.learner.continues(champion, stateful) and len(since) > 0
+        used = since if continuing else rows
+        candidate = self._fit(used, champion, stateful)
         fresh = since[-2000:] if len(since) else rows[-2000:]
         challenger_quality = self._quality(
             self.learner.predict(candidate, self.x[fresh]), self.y[fresh]
@@ -586,7 +587,7 @@ class _Replay:
             "time": str(now),
             "version": str(next_version),
             "mode": candidate.mode,
-            "rows": int(len(new_rows if stateful else rows)),
+            "rows": int(len(used)),
             "reasons": list(decision.reasons),
             "gate": {
                 "metric": self.metric,
@@ -620,39 +621,45 @@ class _Replay:
 
         models = {v: self._served(versions[v], v) for v in (champion, challenger)}
         assert self.rollout is not None
-        shadow_until = now + self.rollout.shadow if self.rollout.shadow is not None else now
-        if self.rollout.shadow is not None:
-            policy: Any = ShadowPolicy(ChampionPolicy(champion), [challenger], fraction=1.0)
-            phase = "shadow"
-        else:
-            policy = CanaryPolicy(champion, challenger, weight=self._canary_steps()[0])
-            phase = "canary"
-        service.swap(Deployment(models, policy))
-        self.events.append(
-            {
-                "kind": "rollout_started",
-                "time": str(now),
-                "phase": phase,
-                "champion": champion,
-                "challenger": challenger,
-            }
-        )
-        return {
-            "phase": phase,
+        shadow = self.rollout.shadow
+        state: dict[str, Any] = {
+            "phase": "shadow" if shadow is not None else "canary",
             "champion": champion,
             "challenger": challenger,
-            "step": 0,
-            "shadow_until": shadow_until,
+            "shadow_until": now + shadow if shadow is not None else now,
             "since": now,
             "train_rows": train_rows,
             "done": False,
             "promoted": False,
         }
+        policy: Any
+        if shadow is not None:
+            policy = ShadowPolicy(ChampionPolicy(champion), [challenger], fraction=1.0)
+        else:
+            state["controller"] = self._start_controller(state, now)
+            policy = CanaryPolicy(champion, challenger, weight=state["controller"].weight)
+        service.swap(Deployment(models, policy))
+        self.events.append(
+            {
+                "kind": "rollout_started",
+                "time": str(now),
+                "phase": state["phase"],
+                "champion": champion,
+                "challenger": challenger,
+            }
+        )
+        return state
 
-    def _canary_steps(self) -> list[float]:
-        if self.rollout is None or self.rollout.canary is None:
-            return [100.0]
-        return list(self.rollout.canary.steps)
+    def _start_controller(self, state: dict[str, Any], now: pd.Timestamp) -> Any:
+        from loopml.experiments import start_canary
+
+        return start_canary(
+            "simulation",
+            state["champion"],
+            state["challenger"],
+            self._canary_spec(),
+            now=now.to_pydatetime(),
+        )
 
     def _advance_rollout(
         self,
@@ -664,10 +671,11 @@ class _Replay:
         service: Any,
         versions: dict[str, Fitted],
     ) -> dict[str, Any]:
-        from loopml.experiments import ArmWindow, CanaryPolicy, CanarySpec, analyze_step
+        from loopml.experiments import CanaryPolicy
         from loopml.serving import Deployment
 
         champion, challenger = state["champion"], state["challenger"]
+        del rows
         window = np.nonzero(
             (self.times >= state["since"]).to_numpy()
             & (self.times < now).to_numpy()
@@ -704,8 +712,8 @@ class _Replay:
                     reason=f"shadow: challenger {quality[challenger]:.4f} "
                     f"< champion {quality[champion]:.4f}",
                 )
-            state.update(phase="canary", step=0, since=now)
-            weight = self._canary_steps()[0]
+            state.update(phase="canary", since=now, controller=self._start_controller(state, now))
+            weight = state["controller"].weight
             policy: Any = CanaryPolicy(champion, challenger, weight=weight)
             service.swap(
                 Deployment(
@@ -714,50 +722,72 @@ class _Replay:
             )
             self.events.append({"kind": "canary_step", "time": str(now), "weight": weight})
             return state
-        assert self.rollout is not None
-        canary = self.rollout.canary
-        spec = CanarySpec(
-            steps=tuple(self._canary_steps()),
-            min_samples=canary.min_samples if canary else 200,
-            min_labels=canary.min_samples if canary else 200,
+        return self._canary_analysis(state, window, served, version_of, now, service, versions)
+
+    def _canary_spec(self) -> Any:
+        from loopml.experiments import CanarySpec
+
+        canary = self.rollout.canary if self.rollout is not None else None
+        if canary is None:
+            return CanarySpec(steps=(100.0,), max_drift=None)
+        return CanarySpec(
+            steps=tuple(canary.steps),
+            min_samples=canary.min_samples,
+            min_labels=canary.min_samples,
             max_drift=None,
+            max_quality_drop=canary.max_quality_drop,
+            max_error_increase=canary.max_error_increase,
+            inconclusive_limit=canary.inconclusive_limit,
         )
+
+    def _canary_analysis(
+        self,
+        state: dict[str, Any],
+        window: npt.NDArray[np.int64],
+        served: FloatArray,
+        version_of: npt.NDArray[Any],
+        now: pd.Timestamp,
+        service: Any,
+        versions: dict[str, Fitted],
+    ) -> dict[str, Any]:
+        from loopml.experiments import ArmWindow, CanaryPolicy, advance, analyze_step
+        from loopml.serving import Deployment
+
+        controller = state["controller"]
+        champion, challenger = state["champion"], state["challenger"]
         arms = {}
         for version in (champion, challenger):
             mine = window[version_of[window] == version]
-            correct = (
-                (served[mine] >= 0.5) == (self.y[mine] == 1)
-                if self.task != "regression"
-                else -np.abs(served[mine] - self.y[mine])
-            )
-            arms[version] = ArmWindow.of(
-                len(mine), 0, np.zeros(len(mine)), served[mine], correct.astype(float)
-            )
-        weights = self._canary_steps()
+            if self.task == "regression":
+                quality = -np.abs(served[mine] - self.y[mine])
+            else:
+                quality = ((served[mine] >= 0.5) == (self.y[mine] == 1)).astype(float)
+            arms[version] = ArmWindow.of(len(mine), 0, np.zeros(len(mine)), served[mine], quality)
         analysis = analyze_step(
-            spec, arms[champion], arms[challenger], weight=weights[state["step"]]
+            controller.spec, arms[champion], arms[challenger], weight=controller.weight
         )
-        if analysis.outcome == "fail":
+        moved = advance(controller, analysis, now=now.to_pydatetime())
+        state["controller"] = moved
+        if moved.status == "promoted":
             return self._finish(
-                state, now, service, versions, promoted=False, reason=f"canary: {analysis.reason}"
+                state, now, service, versions, promoted=True, reason=f"canary: {moved.reason}"
             )
-        if analysis.outcome != "pass":
-            return state
-        state["step"] += 1
-        state["since"] = now
-        if state["step"] >= len(weights):
+        if moved.status in ("rolled_back", "paused"):
             return self._finish(
-                state, now, service, versions, promoted=True, reason="canary passed every step"
+                state,
+                now,
+                service,
+                versions,
+                promoted=False,
+                reason=f"canary {moved.status}: {moved.reason}",
             )
-        service.swap(
-            Deployment(
-                {v: self._served(versions[v], v) for v in (champion, challenger)},
-                CanaryPolicy(champion, challenger, weight=weights[state["step"]]),
+        if moved.weight != controller.weight:
+            state["since"] = now
+            models = {v: self._served(versions[v], v) for v in (champion, challenger)}
+            service.swap(
+                Deployment(models, CanaryPolicy(champion, challenger, weight=moved.weight))
             )
-        )
-        self.events.append(
-            {"kind": "canary_step", "time": str(now), "weight": weights[state["step"]]}
-        )
+            self.events.append({"kind": "canary_step", "time": str(now), "weight": moved.weight})
         return state
 
     def _finish(

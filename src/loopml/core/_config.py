@@ -275,6 +275,9 @@ class CanaryConfig(_Section):
     steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0])
     every: Duration = timedelta(hours=1)
     min_samples: int = Field(default=200, ge=1)
+    max_quality_drop: float = Field(default=0.02, ge=0.0)
+    max_error_increase: float = Field(default=0.01, ge=0.0)
+    inconclusive_limit: int = Field(default=5, ge=1)
 
 
 class RolloutConfig(_Section):
