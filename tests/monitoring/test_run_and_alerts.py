@@ -194,3 +194,38 @@ def test_state_machine_on_postgresql(postgres_url: str) -> None:
         connection.execute(sa.text("DELETE FROM loopml_records WHERE kind = 'monitor.alert'"))
         connection.execute(sa.text("DELETE FROM loopml_events WHERE kind = 'monitor.alert'"))
     _state_machine(store)
+
+
+def test_training_profile_and_previous_window_references(tmp_path: Path) -> None:
+    from loopml.data import profile
+
+    workspace = Workspace.create(tmp_path / "ws", Config(project="p", monitor={"window": "1d"}))
+    _log(workspace, range(4), shift_from=2, seed=3)
+    rng = np.random.default_rng(9)
+    training = pd.DataFrame({"x": rng.normal(size=5000), "y": rng.normal(size=5000),
+                             "c": rng.choice(["a", "b", "c"], size=5000)})
+    profile(training).save(workspace.root / "train_profile.json")
+    run = run_monitor(workspace, reference="train_profile.json", save=False)
+    assert run.reference == "profile train_profile.json"
+    assert [w.drift.drifted_columns for w in run.windows if w.drift] == [[], [], ["f_x"], ["f_x"]]
+    assert any("multivariate tests need reference rows" in n for n in run.windows[0].notes)
+    previous = run_monitor(workspace, reference="previous_window", save=False)
+    # against the previous day the shift shows once, when it happens
+    assert [w.drift.drifted_columns for w in previous.windows if w.drift] == [[], ["f_x"], []]
+    with pytest.raises(Exception, match="neither 'first_window'"):
+        run_monitor(workspace, reference="missing.json", save=False)
+
+
+def test_training_serving_skew_finds_a_unit_change() -> None:
+    from loopml.monitoring import training_serving_skew
+
+    rng = np.random.default_rng(0)
+    ids = np.arange(1000)
+    served = pd.DataFrame({"request_id": ids, "amount": rng.gamma(2, 50, 1000),
+                           "country": rng.choice(["fr", "de"], 1000)})
+    offline = served.copy()
+    offline.loc[offline.index < 100, "amount"] /= 100  # cents vs euros for 10% of rows
+    result = training_serving_skew(served, offline.iloc[:900])
+    assert result.skewed == ["amount"]
+    assert result.features.set_index("feature").loc["amount", "mismatch_rate"] == pytest.approx(100 / 900)
+    assert (result.matched, result.only_served, result.only_offline) == (900, 100, 0)

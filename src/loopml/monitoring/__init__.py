@@ -63,6 +63,7 @@ from loopml.monitoring._run import (
     load_run,
     run_monitor,
 )
+from loopml.monitoring._skew import SkewResult, training_serving_skew
 from loopml.monitoring._streaming import (
     DETECTORS,
     DetectionScore,
@@ -103,6 +104,7 @@ __all__ = [
     "MonitorRun",
     "MultivariateResult",
     "NumericReference",
+    "SkewResult",
     "StreamingDetector",
     "Window",
     "WindowResult",
@@ -148,5 +150,6 @@ __all__ = [
     "score_detections",
     "split_by_windows",
     "time_windows",
+    "training_serving_skew",
     "wasserstein",
 ]
