@@ -25,19 +25,23 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tracking(tmp_path: Path, _template_db: Path) -> dict[str, str]:
     """``tracking_uri`` and ``artifact_root`` in a fresh folder."""
     shutil.copy(_template_db, tmp_path / "mlflow.db")
-    return {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "artifact_root": str(tmp_path / "artifacts")}
+    return {
+        "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "artifact_root": str(tmp_path / "artifacts"),
+    }
 
 
 def _make_binary(n: int = 3_000, seed: int = 0, with_time: bool = True) -> pd.DataFrame:
     """y depends on x1, x2 and the category; x3 is noise; a timestamp orders the rows."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "x1": rng.normal(size=n),
-        "x2": rng.normal(size=n),
-        "x3": rng.normal(size=n),
-        "cat": rng.choice(["a", "b", "c"], size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "x3": rng.normal(size=n),
+            "cat": rng.choice(["a", "b", "c"], size=n),
+        }
+    )
     logit = 1.5 * frame.x1 - frame.x2 + np.where(frame.cat == "a", 1.0, -0.5)
     frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     frame.loc[rng.random(n) < 0.05, "x2"] = np.nan

@@ -32,13 +32,21 @@ def config(*candidates: str, **extra: object) -> TrainConfig:
 def test_baselines_come_first_and_candidates_must_beat_them(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary()
     result = train(
-        frame, target="y", task="binary_classification", timestamp="ts",
+        frame,
+        target="y",
+        task="binary_classification",
+        timestamp="ts",
         config=config("baseline", "logistic_regression", "lightgbm", heuristics={"rule": "x1 > 1"}),
         **tracking,
     )
     kinds = [(s.name, s.kind) for s in result.scores]
-    assert kinds == [("prior", "baseline"), ("rule", "baseline"), ("last_value", "baseline"),
-                     ("logistic_regression", "candidate"), ("lightgbm", "candidate")]
+    assert kinds == [
+        ("prior", "baseline"),
+        ("rule", "baseline"),
+        ("last_value", "baseline"),
+        ("logistic_regression", "candidate"),
+        ("lightgbm", "candidate"),
+    ]
     prior = result.scores[0].validation["average_precision"]
     # the prior's average precision is the positive rate of the validation rows
     _, valid, _ = result.split.frames(frame)
@@ -58,8 +66,13 @@ def test_baselines_come_first_and_candidates_must_beat_them(tracking, make_binar
 def test_run_records_params_metrics_lineage_and_environment(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary(n=1_500)
     result = train(
-        frame, target="y", task="binary_classification", timestamp="ts",
-        config=config("lightgbm", seed=7), lineage={"snapshot.transactions": "abc123"}, **tracking,
+        frame,
+        target="y",
+        task="binary_classification",
+        timestamp="ts",
+        config=config("lightgbm", seed=7),
+        lineage={"snapshot.transactions": "abc123"},
+        **tracking,
     )
     client = open_client(tracking["tracking_uri"])
     run = client.get_run(result.run_id)
@@ -94,8 +107,11 @@ def test_candidate_below_the_baseline_is_reported_as_such(tracking, make_binary)
     frame["y"] = (frame.x1 > 0).astype(int)  # the declared rule is exactly the truth
     with pytest.warns(LoopmlWarning, match="does not beat the best baseline 'truth'"):
         result = train(
-            frame, target="y", task="binary_classification",
-            config=config("logistic_regression", heuristics={"truth": "x1 > 0"}), **tracking,
+            frame,
+            target="y",
+            task="binary_classification",
+            config=config("logistic_regression", heuristics={"truth": "x1 > 0"}),
+            **tracking,
         )
     candidate = result.scores[-1]
     assert candidate.beats_baseline is False
@@ -109,24 +125,42 @@ def test_regression_and_multiclass(tracking) -> None:  # type: ignore[no-untyped
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"a": rng.normal(size=2_000), "b": rng.normal(size=2_000)})
     frame["y"] = 3 * frame.a - 2 * frame.b + rng.normal(scale=0.5, size=2_000)
-    result = train(frame, target="y", task="regression",
-                   config=config("linear_regression", "lightgbm"), **tracking)
+    result = train(
+        frame,
+        target="y",
+        task="regression",
+        config=config("linear_regression", "lightgbm"),
+        **tracking,
+    )
     ridge = next(s for s in result.scores if s.name == "linear_regression")
     assert ridge.test["rmse"] == pytest.approx(0.5, abs=0.05)  # the noise level
     assert ridge.test["r2"] > 0.95
     frame["k"] = np.digitize(frame.a, [-0.5, 0.5]).astype(str)  # 3 classes as strings
-    multi = train(frame.drop(columns="y"), target="k", task="multiclass_classification",
-                  config=config("logistic_regression"), **tracking)
+    multi = train(
+        frame.drop(columns="y"),
+        target="k",
+        task="multiclass_classification",
+        config=config("logistic_regression"),
+        **tracking,
+    )
     assert multi.best is not None and multi.best.classes == ["0", "1", "2"]
     assert multi.scores[-1].test["accuracy"] > 0.9
 
 
 def test_all_candidates_fit_and_ensembles_work(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary(n=1_200, with_time=False)
-    result = train(frame, target="y", task="binary_classification",
-                   config=config("random_forest", "bagging", "stacking"), **tracking)
+    result = train(
+        frame,
+        target="y",
+        task="binary_classification",
+        config=config("random_forest", "bagging", "stacking"),
+        **tracking,
+    )
     assert [s.name for s in result.scores if s.kind == "candidate"] == [
-        "random_forest", "bagging", "stacking"]
+        "random_forest",
+        "bagging",
+        "stacking",
+    ]
     assert all(s.validation["roc_auc"] > 0.75 for s in result.scores if s.kind == "candidate")
 
 
@@ -137,8 +171,9 @@ def test_one_class_target_is_refused(tracking, make_binary) -> None:  # type: ig
     frame = make_binary(n=200)
     frame["y"] = 1
     with pytest.raises(DataError, match="'y' has one class only \\(1 in 200 rows\\)"):
-        train(frame, target="y", task="binary_classification", config=config("lightgbm"),
-              **tracking)
+        train(
+            frame, target="y", task="binary_classification", config=config("lightgbm"), **tracking
+        )
 
 
 def test_all_null_target_is_refused(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
@@ -150,20 +185,34 @@ def test_all_null_target_is_refused(tracking, make_binary) -> None:  # type: ign
 
 def test_unknown_candidate_lists_valid_ones(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="Got 'xgboost'.*valid candidates: bagging, baseline"):
-        train(make_binary(n=100), target="y", task="binary_classification",
-              config=config("xgboost"), **tracking)
+        train(
+            make_binary(n=100),
+            target="y",
+            task="binary_classification",
+            config=config("xgboost"),
+            **tracking,
+        )
     with pytest.raises(ConfigError, match="does not fit the task 'regression'"):
-        train(make_binary(n=100), target="y", task="regression",
-              config=config("logistic_regression"), **tracking)
+        train(
+            make_binary(n=100),
+            target="y",
+            task="regression",
+            config=config("logistic_regression"),
+            **tracking,
+        )
 
 
 def test_unreachable_tracking_uri_fails_before_any_work(tmp_path, make_binary) -> None:  # type: ignore[no-untyped-def]
     artifacts = tmp_path / "artifacts"
     with pytest.raises(BackendError, match="cannot be reached.*nothing was tracked"):
-        train(make_binary(n=200), target="y", task="binary_classification",
-              config=config("lightgbm"),
-              tracking_uri="postgresql+psycopg://nobody@127.0.0.1:1/nothing",
-              artifact_root=artifacts)
+        train(
+            make_binary(n=200),
+            target="y",
+            task="binary_classification",
+            config=config("lightgbm"),
+            tracking_uri="postgresql+psycopg://nobody@127.0.0.1:1/nothing",
+            artifact_root=artifacts,
+        )
     assert not artifacts.exists()
     with pytest.raises(BackendError, match="tracking server"):
         open_client("http://127.0.0.1:1")
@@ -182,17 +231,21 @@ def test_heuristics_are_parsed_safely_and_checked_against_columns() -> None:
 
 
 def test_heuristic_and_last_value_baselines_round_trip_through_json() -> None:
-    frame = pd.DataFrame({"t": [1, 2, 3, 4], "card": ["a", "b", "a", "b"],
-                          "amount": [1.0, 10.0, 2.0, 30.0]})
+    frame = pd.DataFrame(
+        {"t": [1, 2, 3, 4], "card": ["a", "b", "a", "b"], "amount": [1.0, 10.0, 2.0, 30.0]}
+    )
     y = np.array([0.0, 1.0, 0.0, 1.0])
-    for base in (HeuristicBaseline("amount > 5", task="binary_classification"),
-                 HeuristicBaseline("amount * 2", task="regression"),
-                 LastValueBaseline("regression", timestamp="t", entity="card")):
+    for base in (
+        HeuristicBaseline("amount > 5", task="binary_classification"),
+        HeuristicBaseline("amount * 2", task="regression"),
+        LastValueBaseline("regression", timestamp="t", entity="card"),
+    ):
         base.fit(frame, y)
         again = baseline_from_json(base.to_json())
         np.testing.assert_array_equal(again.predict(frame), base.predict(frame))
     assert HeuristicBaseline("amount * 2", task="regression").fit(frame, y).predict(
-        frame).tolist() == [2.0, 20.0, 4.0, 60.0]
+        frame
+    ).tolist() == [2.0, 20.0, 4.0, 60.0]
 
 
 def test_schema_differences_are_listed() -> None:

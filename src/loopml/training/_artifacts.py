@@ -36,19 +36,18 @@ from loopml.training._baselines import Baseline, baseline_from_json
 from loopml.training._candidates import TrainedModel
 from loopml.training._encoding import FeatureEncoder
 
-__all__ = ["TRUSTED_TYPES", "load_model_dir", "save_model_dir", "verify_files"]
+__all__ = ["TRUSTED_TYPES", "load_model_dir", "save_model_dir", "skops_types", "verify_files"]
 
 MANIFEST = "manifest.json"
 TRUSTED_TYPES: tuple[str, ...] = (
     "builtins.slice",
     "loopml.features.transformers.FeatureScaler",
     "loopml.features.transformers.MissingIndicatorImputer",
-    "numpy.dtype",
     "numpy.float64",
     "numpy.int64",
     "numpy.ndarray",
-    "numpy.random._mt19937.MT19937",
-    "numpy.random.mtrand.RandomState",
+    "numpy.random._generator.Generator",
+    "numpy.uint64",
     "sklearn._loss._loss.CyHalfBinomialLoss",
     "sklearn._loss._loss.CyHalfMultinomialLoss",
     "sklearn._loss._loss.CyHalfSquaredError",
@@ -156,6 +155,34 @@ def verify_files(folder: Path, expected: dict[str, str]) -> None:
             )
 
 
+_BUILTINS = frozenset(
+    f"builtins.{name}"
+    for name in ("dict", "list", "str", "tuple", "int", "float", "bool", "NoneType", "bytes")
+)
+
+
+def skops_types(data: bytes) -> set[str]:
+    """Every type named anywhere in a skops file (its ``schema.json``), not only those that
+    skops itself distrusts: skops trusts every scikit-learn class and numpy function by
+    default, loopml trusts only ``TRUSTED_TYPES``."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("__class__"), str) and isinstance(node.get("__module__"), str):
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def _load_estimator(
     folder: Path, model_file: str, *, model_name: str, allow_pickle: Collection[str]
 ) -> Any:
@@ -167,13 +194,15 @@ def _load_estimator(
     if model_file == "model.skops":
         import skops.io as sio
 
-        untrusted = sorted(set(sio.get_untrusted_types(file=str(path))) - set(TRUSTED_TYPES))
+        data = path.read_bytes()
+        found = skops_types(data)
+        untrusted = sorted(found - set(TRUSTED_TYPES) - _BUILTINS)
         if untrusted:
             raise UnsafeArtifactError(
                 f"{path} holds types outside loopml's trusted list: {', '.join(untrusted)}",
                 hint="only load it after reviewing those types",
             )
-        return sio.load(str(path), trusted=list(sio.get_untrusted_types(file=str(path))))
+        return sio.loads(data, trusted=sorted(found))
     if model_file == "model.pkl":
         if model_name not in allow_pickle and model_file not in allow_pickle:
             raise UnsafeArtifactError(

@@ -280,7 +280,10 @@ def _stacking(task: str, params: dict[str, Any], encoder: FeatureEncoder, seed: 
         model: Any = ensemble.StackingRegressor(
             [
                 ("forest", ensemble.RandomForestRegressor(**forest_kw)),
-                ("boosting", ensemble.HistGradientBoostingRegressor(max_iter=50, random_state=seed)),
+                (
+                    "boosting",
+                    ensemble.HistGradientBoostingRegressor(max_iter=50, random_state=seed),
+                ),
             ],
             final_estimator=linear_model.Ridge(),
             cv=3,
@@ -289,7 +292,10 @@ def _stacking(task: str, params: dict[str, Any], encoder: FeatureEncoder, seed: 
         model = ensemble.StackingClassifier(
             [
                 ("forest", ensemble.RandomForestClassifier(**forest_kw)),
-                ("boosting", ensemble.HistGradientBoostingClassifier(max_iter=50, random_state=seed)),
+                (
+                    "boosting",
+                    ensemble.HistGradientBoostingClassifier(max_iter=50, random_state=seed),
+                ),
             ],
             final_estimator=linear_model.LogisticRegression(max_iter=1000),
             cv=3,
