@@ -147,7 +147,7 @@ def fit_candidate(
             seed=seed,
         )
         return TrainedModel(name, task, encoder, booster, classes, used)
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     estimator = _SKLEARN[name](task, params, encoder, seed)
     # OpenMP/BLAS threads cost more than they save on small data
