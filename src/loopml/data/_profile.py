@@ -8,9 +8,12 @@ values above ``edges[-1]``). Per categorical column (text, booleans): ``count``,
 and ``categories`` = ``{value: count}`` for the 1,000 most frequent values plus an
 ``"__other__"`` count. Timestamp columns carry ``count``, ``nulls``, ``min`` and ``max``.
 
-Every column is read once: the numeric bounds come from the Parquet footer statistics
-(or a min/max query for a DataFrame), then one query computes every numeric and count
-statistic and one ``GROUPING SETS`` query counts every categorical column's values.
+How it is computed: one DuckDB scan gives every count, null count, min, max, mean, std and
+sum; one ``GROUPING SETS`` query counts the values of every categorical column; then each
+numeric column in turn is fetched (without its nulls), sorted once in NumPy, and its exact
+quantiles and histogram read off the sorted values (a binary search per edge). Sorting is
+what exact quantiles cost; DuckDB's ``quantile_cont`` over 101 levels measured 3-4x slower.
+Only one numeric column is in memory at a time.
 """
 
 from __future__ import annotations
@@ -163,12 +166,15 @@ def profile(data: Any, *, bins: int = DEFAULT_BINS, reference: Profile | None = 
         )
     with open_table(data) as table:
         kinds = {name: _profile_kind(table.kind(name)) for name in table.columns}
-        numeric = [name for name, kind in kinds.items() if kind == "numeric"]
-        edges = _edges(table, numeric, bins, reference)
-        rows, stats = _main_pass(table, kinds, edges)
+        rows, stats = _main_pass(table, kinds)
+        shapes = {
+            name: _distribution(table, name, stats[name], bins, reference)
+            for name, kind in kinds.items()
+            if kind == "numeric"
+        }
         categories = _category_pass(table, [n for n, k in kinds.items() if k == "categorical"])
     columns = {
-        name: _build(name, kind, stats[name], edges.get(name), categories.get(name))
+        name: _build(name, kind, stats[name], shapes.get(name), categories.get(name))
         for name, kind in kinds.items()
     }
     return Profile(rows, columns, table.label, utcnow())
@@ -182,67 +188,49 @@ def _profile_kind(kind: str) -> Kind:
     return "categorical"
 
 
-# -- histogram edges ---------------------------------------------------------------------
-def _edges(
-    table: Table, numeric: list[str], bins: int, reference: Profile | None
-) -> dict[str, list[Any]]:
-    edges: dict[str, list[Any]] = {}
-    bounds = _bounds(table, numeric)
-    for name in numeric:
-        known = reference.columns.get(name) if reference is not None else None
-        if known is not None and known.histogram is not None:
-            edges[name] = list(known.histogram["edges"])
-            continue
-        low, high = bounds.get(name, (None, None))
-        if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-            low, high = 0.0, 1.0
-        if high <= low:
-            low, high = low - 0.5, high + 0.5
-        edges[name] = np.linspace(low, high, bins + 1).tolist()
-    return edges
+# -- quantiles and histograms ------------------------------------------------------------
+def _distribution(
+    table: Table, name: str, stats: list[Any], bins: int, reference: Profile | None
+) -> tuple[list[float], dict[str, list[Any]]] | None:
+    """Exact quantiles and the histogram of one numeric column, from its sorted values."""
+    column = quote(name)
+    fetched = table.con.sql(
+        f"SELECT {column}::DOUBLE AS v FROM {table.from_sql} "
+        f"WHERE {column} IS NOT NULL AND NOT isnan({column}::DOUBLE)"
+    ).to_arrow_table()
+    values = np.sort(fetched.column(0).to_numpy())
+    del fetched
+    known = reference.columns.get(name) if reference is not None else None
+    if known is not None and known.histogram is not None:
+        edges = [float(e) for e in known.histogram["edges"]]
+    else:
+        edges = _edges(values, bins)
+    inner = np.searchsorted(values, np.asarray(edges[1:-1]), side="left")
+    counts = np.diff(np.concatenate([[0], inner, [len(values)]])).tolist()
+    if len(values) == 0:
+        return None if not counts else ([], {"edges": edges, "counts": counts})
+    return _sorted_quantiles(values), {"edges": edges, "counts": counts}
 
 
-def _bounds(table: Table, numeric: list[str]) -> dict[str, tuple[float | None, float | None]]:
-    if not numeric:
-        return {}
-    if table.parquet is not None:
-        found = _parquet_bounds(table.parquet, numeric)
-        if found is not None:
-            return found
-    parts = [f"min({quote(n)})::DOUBLE, max({quote(n)})::DOUBLE" for n in numeric]
-    values = table.con.sql(f"SELECT {', '.join(parts)} FROM {table.from_sql}").fetchall()[0]
-    return {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(numeric)}
+def _edges(values: np.ndarray, bins: int) -> list[float]:
+    low, high = (float(values[0]), float(values[-1])) if len(values) else (0.0, 1.0)
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    return [float(e) for e in np.linspace(low, high, bins + 1)]
 
 
-def _parquet_bounds(
-    path: Path, numeric: list[str]
-) -> dict[str, tuple[float | None, float | None]] | None:
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata
-    index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
-    found: dict[str, tuple[float | None, float | None]] = {}
-    for name in numeric:
-        lows, highs = [], []
-        for group in range(meta.num_row_groups):
-            column = meta.row_group(group).column(index[name])
-            stats = column.statistics
-            if stats is None or (not stats.has_min_max and stats.null_count != column.num_values):
-                return None
-            if stats.has_min_max:
-                lows.append(float(stats.min))
-                highs.append(float(stats.max))
-        if any(math.isnan(v) for v in lows + highs):
-            return None
-        found[name] = (min(lows), max(highs)) if lows else (None, None)
-    return found
+def _sorted_quantiles(values: np.ndarray) -> list[float]:
+    """NumPy's default ('linear') quantiles of already sorted values."""
+    positions = np.asarray(QUANTILE_LEVELS) * (len(values) - 1)
+    below = np.floor(positions).astype(np.int64)
+    above = np.minimum(below + 1, len(values) - 1)
+    fraction = positions - below
+    low, high = values[below], values[above]
+    return [float(v) for v in low + (high - low) * fraction]
 
 
 # -- the scans -------------------------------------------------------------------------------
-def _main_pass(
-    table: Table, kinds: dict[str, Kind], edges: dict[str, list[Any]]
-) -> tuple[int, dict[str, list[Any]]]:
-    levels = "[" + ", ".join(str(q) for q in QUANTILE_LEVELS) + "]"
+def _main_pass(table: Table, kinds: dict[str, Kind]) -> tuple[int, dict[str, list[Any]]]:
     parts: list[str] = ["count(*)"]
     widths: dict[str, int] = {}
     for name, kind in kinds.items():
@@ -256,8 +244,6 @@ def _main_pass(
                 f"avg({value})",
                 f"stddev_samp({value})",
                 f"sum({value})",
-                f"quantile_cont({value}, {levels})",
-                f"histogram({_bin_expr(value, edges[name])})",
             ]
         elif kind == "timestamp":
             exprs += [
@@ -274,16 +260,6 @@ def _main_pass(
         stats[name] = [rows, *values[position : position + widths[name]]]
         position += widths[name]
     return rows, stats
-
-
-def _bin_expr(value: str, edges: list[float]) -> str:
-    low, high, count = edges[0], edges[-1], len(edges) - 1
-    width = (high - low) / count
-    # least/greatest skip NULLs in DuckDB, so a NULL (or NaN) must stay out of every bin
-    index = f"least(greatest(floor(({value} - {low!r}) / {width!r}), 0), {count - 1})"
-    return (
-        f"CASE WHEN {value} IS NULL OR isnan({value}) THEN NULL ELSE CAST({index} AS INTEGER) END"
-    )
 
 
 def _category_pass(table: Table, names: list[str]) -> dict[str, dict[str, int]]:
@@ -318,7 +294,7 @@ def _build(
     name: str,
     kind: Kind,
     stats: list[Any],
-    edges: list[float] | None,
+    shape: tuple[list[float], dict[str, list[Any]]] | None,
     categories: dict[str, int] | None,
 ) -> ColumnProfile:
     rows, count = int(stats[0]), int(stats[1])
@@ -328,11 +304,8 @@ def _build(
     if kind == "timestamp":
         low, high = (_iso(v) if v is not None else None for v in stats[2:4])
         return ColumnProfile(name, kind, count, nulls, min=low, max=high)
-    low, high, mean, std, total, quantiles, histogram = stats[2:9]
-    assert edges is not None
-    counts = [0] * (len(edges) - 1)
-    for index, n in (histogram or {}).items():
-        counts[int(index)] += int(n)
+    low, high, mean, std, total = stats[2:7]
+    quantiles, histogram = shape if shape is not None else (None, None)
     std = float(std) if std is not None else (0.0 if count == 1 else None)
     m2 = std**2 * (count - 1) if std is not None else None
     return ColumnProfile(
@@ -346,8 +319,8 @@ def _build(
         std=std,
         sum=_num(total) or 0.0,
         m2=m2,
-        quantiles=[float(q) for q in quantiles] if quantiles else None,
-        histogram={"edges": edges, "counts": counts},
+        quantiles=quantiles or None,
+        histogram=histogram,
     )
 
 
