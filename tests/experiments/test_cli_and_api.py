@@ -117,6 +117,8 @@ def test_rollout_commands(workspace: Workspace, capsys: pytest.CaptureFixture[st
     assert main(["rollout", "status", "--json", *ws]) == 0
     assert json.loads(capsys.readouterr().out)[0]["weight"] == 0.0
     assert main(["rollout", "abort", "fraud", "--reason", "again", *ws]) == 2
+    assert main(["rollout", "resume", "fraud", *ws]) == 2
+    assert "not paused" in capsys.readouterr().err
     assert (
         main(
             [

@@ -1,4 +1,4 @@
-"""``loopml experiment start|status|stop|report`` and ``loopml rollout start|status|abort``.
+"""``loopml experiment start|status|stop|report``; ``loopml rollout start|status|abort|resume``.
 
 Thin wrappers over ``loopml.experiments``; state lives in the workspace's state store.
 Exit codes: 0 ok, 1 a data problem (e.g. a sample-ratio mismatch in a report), 2 usage.
@@ -25,7 +25,9 @@ _JSON = typer.Option("--json", help="Print JSON instead of text.")
 experiment_app = typer.Typer(
     help="A/B experiments: start, status, stop, report.", no_args_is_help=True
 )
-rollout_app = typer.Typer(help="Canary rollouts: start, status, abort.", no_args_is_help=True)
+rollout_app = typer.Typer(
+    help="Canary rollouts: start, status, abort, resume.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -260,3 +262,16 @@ def rollout_abort(
     _, store = _store(directory)
     state = abort_rollout(store, name, reason)
     typer.echo(f"rolled back {_rollout_line(state)}")
+
+
+@rollout_app.command("resume")
+def rollout_resume(
+    name: Annotated[str, typer.Argument(help="A paused rollout.")],
+    directory: Annotated[Path, _DIR] = Path("."),
+) -> None:
+    """Continue a rollout that paused on inconclusive analyses, with a fresh window."""
+    from loopml.experiments import resume_rollout
+
+    _, store = _store(directory)
+    state = resume_rollout(store, name)
+    typer.echo(f"resumed {_rollout_line(state)}")

@@ -188,7 +188,7 @@ class _Thompson(_Bandit):
 class ThompsonBernoulli(_Thompson):
     """Thompson sampling with Beta(alpha, beta) priors for 0/1 (or [0, 1]) rewards.
 
-    >>> bandit = ThompsonBernoulli(3, seed=0)
+    >>> bandit = ThompsonBernoulli(3, refresh_every=10, seed=0)
     >>> rng = np.random.default_rng(0)
     >>> for _ in range(2000):
     ...     arm, p = bandit.select(); bandit.update(arm, float(rng.random() < [0.1, 0.2, 0.3][arm]))

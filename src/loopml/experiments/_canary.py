@@ -20,7 +20,6 @@ reason, an inconclusive result keeps collecting and pauses after ``inconclusive_
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from statistics import NormalDist
@@ -431,8 +430,3 @@ def resume(state: CanaryState, *, now: datetime) -> CanaryState:
         reason="",
         step_started_at=ensure_utc(now).isoformat(),
     )
-
-
-def steps_from(values: Sequence[float]) -> tuple[float, ...]:
-    """Steps as floats, for callers that read them from config or the command line."""
-    return tuple(float(v) for v in values)
