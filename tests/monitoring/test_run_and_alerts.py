@@ -212,6 +212,11 @@ def test_training_profile_and_previous_window_references(tmp_path: Path) -> None
     previous = run_monitor(workspace, reference="previous_window", save=False)
     # against the previous day the shift shows once, when it happens
     assert [w.drift.drifted_columns for w in previous.windows if w.drift] == [[], ["f_x"], []]
+    fixed = run_monitor(workspace, reference="2024-06-01T00:00:00Z/2024-06-03T00:00:00Z", save=False)
+    assert fixed.reference.startswith("period")
+    assert [w.drift.drifted_columns for w in fixed.windows] == [[], [], ["f_x"], ["f_x"]]
+    with pytest.raises(DataError, match="holds no predictions"):
+        run_monitor(workspace, reference="2020-01-01T00:00:00Z/2020-01-02T00:00:00Z", save=False)
     with pytest.raises(Exception, match="neither 'first_window'"):
         run_monitor(workspace, reference="missing.json", save=False)
 

@@ -146,12 +146,43 @@ def _read(directory: Path, start: datetime | None, end: datetime | None) -> pd.D
     return EventLog(directory).read(start, end)
 
 
+def _period(text: str) -> tuple[datetime, datetime] | None:
+    """``START/END`` in ISO times, or ``None`` when ``text`` is not a period."""
+    if "/" not in text or text.count("/") != 1:
+        return None
+    try:
+        start, end = (
+            datetime.fromisoformat(part.strip().replace("Z", "+00:00")) for part in text.split("/")
+        )
+    except ValueError:
+        return None
+    return ensure_utc(start, where="reference period"), ensure_utc(end, where="reference period")
+
+
+def _reference_rows(workspace: Workspace, reference: Any) -> tuple[str, pd.DataFrame] | None:
+    """A fixed reference: a DataFrame, or a period ``START/END`` of the prediction log."""
+    if isinstance(reference, pd.DataFrame):
+        return "rows", reference
+    period = _period(reference) if isinstance(reference, str) else None
+    if period is None:
+        return None
+    rows = _read(workspace.predictions_log_dir, *period)
+    if rows.empty:
+        raise DataError(
+            f"the reference period {reference} holds no predictions",
+            hint="pick a period the prediction log covers",
+        )
+    return f"period {reference}", rows
+
+
 def _resolve_reference(
     workspace: Workspace, reference: Any, features: list[str]
 ) -> tuple[str, dict[str, ColumnReference] | None]:
     """``first_window`` / ``previous_window`` (rows) or a profile (path, object or dict)."""
     if isinstance(reference, str) and reference in ("first_window", "previous_window"):
         return reference, None
+    if isinstance(reference, str) and "/" in reference and _period(reference) is not None:
+        return "period", None
     label = "profile"
     if isinstance(reference, str | os.PathLike):
         path = workspace.resolve(reference, must_be_inside=False)
@@ -192,6 +223,7 @@ def run_monitor(
     """Monitor the prediction log over windows of ``monitor.window`` and save the report.
 
     ``reference`` overrides ``monitor.reference``: ``"first_window"``, ``"previous_window"``,
+    a fixed period of the log ``"START/END"`` (ISO times), reference rows (a DataFrame),
     a profile file, a ``loopml.data.Profile`` or its dict. ``calibration`` = (scores,
     labels) of the validation set fits the CBPE estimator; without it CBPE is fitted on
     the first window once its labels are in. ``now`` (default: the current time) decides
@@ -212,10 +244,15 @@ def run_monitor(
     last = end or (_floor(times.max().to_pydatetime(), monitor.window) + monitor.window)
     windows = time_windows(first, last, monitor.window)
     features = [c for c in predictions.columns if c.startswith(FEATURE_PREFIX)]
-    ref_label, summaries = _resolve_reference(workspace, reference or monitor.reference, features)
+    chosen = reference if reference is not None else monitor.reference
+    fixed = _reference_rows(workspace, chosen)
+    ref_label, summaries = (
+        (fixed[0], None) if fixed else _resolve_reference(workspace, chosen, features)
+    )
     parts = list(split_by_windows(predictions, windows))
     results = [WindowResult(window, len(part)) for window, part in parts]
-    _drift_windows(parts, results, features, summaries, ref_label, monitor, seed)
+    fixed_rows = fixed[1] if fixed else None
+    _drift_windows(parts, results, features, summaries, ref_label, monitor, seed, fixed_rows)
     _quality(workspace, config, predictions, windows, results, now, calibration)
     _operations(predictions, windows, results)
     if monitor.item_column:
@@ -258,11 +295,13 @@ def _drift_windows(
     ref_label: str,
     monitor: Any,
     seed: int,
+    fixed_rows: pd.DataFrame | None = None,
 ) -> None:
     drift = monitor.drift
     previous: pd.DataFrame | None = None
+    fixed_summary = reference_from_frame(fixed_rows[features]) if fixed_rows is not None else None
     for (window, part), result in zip(parts, results, strict=True):
-        rows = None
+        rows = fixed_rows
         if ref_label == "first_window":
             rows = parts[0][1] if window.index > 0 else None
         elif ref_label == "previous_window":
@@ -277,6 +316,8 @@ def _drift_windows(
         columns = list(summaries) if summaries is not None else features
         if summaries is not None:
             ref_source: Any = summaries
+        elif fixed_summary is not None:
+            ref_source = fixed_summary
         else:
             assert rows is not None
             ref_source = reference_from_frame(rows[columns])
