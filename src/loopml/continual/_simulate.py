@@ -205,6 +205,7 @@ def simulate(
     monitor: bool = True,
     drift_alpha: float = 0.01,
     gate_tolerance: float = 0.0,
+    quality_window: int = 500,
     service: Any = None,
     seed: int = 0,
 ) -> SimulationResult:
@@ -235,6 +236,7 @@ def simulate(
         monitor=monitor,
         drift_alpha=drift_alpha,
         gate_tolerance=gate_tolerance,
+        quality_window=quality_window,
         service=service,
         seed=seed,
     )
@@ -264,6 +266,7 @@ class _Replay:
         monitor: bool,
         drift_alpha: float,
         gate_tolerance: float,
+        quality_window: int,
         service: Any,
         seed: int,
     ) -> None:
@@ -293,6 +296,8 @@ class _Replay:
         self.retrain_config, self.rollout = retrain, rollout
         self.metric, self.monitor, self.alpha = metric, monitor, drift_alpha
         self.gate_tolerance, self.seed = gate_tolerance, seed
+        self.quality_window = quality_window
+        self.champion_since = 0
         self.learner: Learner = (
             make_learner(learner, task=task, seed=seed) if isinstance(learner, str) else learner
         )
@@ -422,6 +427,7 @@ class _Replay:
                         champion_version = rollout_state["challenger"]
                         champion = versions[champion_version]
                         reference_rows = rollout_state["train_rows"]
+                        self.champion_since = self._row_at(step_end)
                     rollout_state = None
             decision = decide_retrain(
                 self.retrain_config,
@@ -454,6 +460,7 @@ class _Replay:
                     else:
                         champion_version, champion = version, candidate
                         reference_rows = event["train_rows"]
+                        self.champion_since = self._row_at(step_end)
                         service.swap(
                             Deployment(
                                 {version: self._served(candidate, version)}, ChampionPolicy(version)
@@ -549,15 +556,26 @@ class _Replay:
 
         return float(compute_metrics(y, scores, task=self.task)[self.metric])
 
+    def _row_at(self, when: pd.Timestamp) -> int:
+        return int(self.times.searchsorted(when, side="left"))
+
     def _quality_drop(self, served: FloatArray, now: pd.Timestamp) -> float | None:
+        """Quality of the champion's first labeled rows minus that of its latest ones.
+
+        Both windows hold ``quality_window`` rows served by the current champion since it
+        was deployed; ``None`` until there are two such windows.
+        """
         if self.retrain_config.on_quality_drop is None:
             return None
-        known = np.nonzero((self.label_times <= now).to_numpy() & ~np.isnan(served))[0]
-        if len(known) < 200:
+        known = (self.label_times <= now).to_numpy() & ~np.isnan(served)
+        known[: self.champion_since] = False
+        rows = np.nonzero(known)[0]
+        n = self.quality_window
+        if len(rows) < 2 * n:
             return None
-        recent, before = known[-len(known) // 5 :], known[: len(known) // 2]
-        return self._quality(served[before], self.y[before]) - self._quality(
-            served[recent], self.y[recent]
+        first, last = rows[:n], rows[-n:]
+        return self._quality(served[first], self.y[first]) - self._quality(
+            served[last], self.y[last]
         )
 
     def _retrain(
