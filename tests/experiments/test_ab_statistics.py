@@ -136,6 +136,18 @@ def test_peeking_daily_with_z_inflates_error_while_msprt_stays_below_alpha() -> 
     assert seq_rate <= ALPHA, seq_rate
 
 
+def test_msprt_with_default_mixture_stays_valid_when_looking_at_every_observation() -> None:
+    """A rare-event metric (2%), the data-driven default mixture, a look after every user."""
+    rng = np.random.default_rng(21)
+    reps, n = 300, 6000
+    control = rng.binomial(1, 0.02, size=(reps, n)).astype(float)
+    treatment = rng.binomial(1, 0.02, size=(reps, n)).astype(float)
+    rate = np.mean(
+        [msprt(c, t).stopped_at is not None for c, t in zip(control, treatment, strict=True)]
+    )
+    assert rate <= ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / reps), rate  # measured 0.03
+
+
 def test_msprt_detects_a_real_effect_and_its_interval_covers_it() -> None:
     rng = np.random.default_rng(19)
     detected, covered = 0, 0

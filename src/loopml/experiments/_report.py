@@ -119,7 +119,8 @@ def ab_report(
     ]
     if missing:
         raise SchemaError(
-            f"The experiment data lacks the column(s) {missing}; it has {list(frame.columns)}."
+            f"The experiment data lacks the column(s) {missing}; it has {list(frame.columns)}.",
+            hint="name yours with variant_column= / metric= (--variant-column / --metric)",
         )
     data = frame.sort_values(order_column, kind="stable") if order_column else frame
     groups = {}
