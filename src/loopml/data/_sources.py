@@ -172,21 +172,22 @@ def _open_file(
             f"{label} is empty (0 bytes)", hint="point the source at a file with data"
         )
     as_text: set[str] = set()
+    known: list[tuple[str, str]] | None = None
     if fmt == "csv":
-        raw, as_text = _csv_sql(con, config, path)
+        raw, as_text, known = _csv_sql(con, config, path)
     elif fmt == "parquet":
         _check_parquet_names(path, label)
         raw = f"SELECT * FROM read_parquet({literal(str(path))})"
     else:
-        raw, as_text = _json_sql(con, config, path, fmt)
-    opened = _finish(con, config, label, raw, as_text)
+        raw, as_text, known = _json_sql(con, config, path, fmt)
+    opened = _finish(con, config, label, raw, as_text, known)
     opened.is_csv = fmt == "csv"
     return opened
 
 
 def _csv_sql(
     con: duckdb.DuckDBPyConnection, config: SourceConfig, path: Path
-) -> tuple[str, set[str]]:
+) -> tuple[str, set[str], list[tuple[str, str]]]:
     encoding = _duckdb_encoding(config.encoding, str(path))
     header, delimiter = _csv_header(path, config)
     duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -218,7 +219,8 @@ def _csv_sql(
     if as_text:
         types = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in as_text)
         base_sql += f", types={{{types}}}"
-    return f"SELECT * FROM {base_sql})", set(as_text)
+    known = [(name, str(kind)) for name, kind, *_ in described]
+    return f"SELECT * FROM {base_sql})", set(as_text), known
 
 
 def _duckdb_encoding(encoding: str, label: str) -> str:
@@ -327,7 +329,7 @@ def _check_parquet_names(path: Path, label: str) -> None:
 
 def _json_sql(
     con: duckdb.DuckDBPyConnection, config: SourceConfig, path: Path, fmt: str
-) -> tuple[str, set[str]]:
+) -> tuple[str, set[str], list[tuple[str, str]]]:
     layout = "newline_delimited" if fmt == "jsonl" else "auto"
     base = f"read_json({literal(str(path))}, format={literal(layout)}"
     try:
@@ -349,7 +351,8 @@ def _json_sql(
         f"{literal(name)}: " + literal("VARCHAR" if name in as_text else kind)
         for name, kind, *_ in described
     )
-    return f"SELECT * FROM {base}, columns={{{columns}}})", as_text
+    known = [(name, str(kind)) for name, kind, *_ in described]
+    return f"SELECT * FROM {base}, columns={{{columns}}})", as_text, known
 
 
 # -- SQL queries and SQLAlchemy URLs ---------------------------------------------------------
@@ -444,21 +447,28 @@ def _finish(
     label: str,
     raw: str,
     as_text: set[str] | None = None,
+    known: list[tuple[str, str]] | None = None,
 ) -> OpenSource:
+    """Wrap ``raw`` in the timestamp normalisation; ``known`` (names, types) saves a sniff."""
     as_text = as_text or set()
-    try:
-        described = con.sql(f"DESCRIBE {raw}").fetchall()
-    except duckdb.Error as error:
-        raise SourceError(f"{label}: cannot read it: {str(error).splitlines()[0]}") from None
-    names = [row[0] for row in described]
-    kinds = [str(row[1]) for row in described]
+    if known is None:
+        try:
+            known = [(row[0], str(row[1])) for row in con.sql(f"DESCRIBE {raw}").fetchall()]
+        except duckdb.Error as error:
+            message = str(error).splitlines()[0]
+            raise SourceError(f"{label}: cannot read it: {message}") from None
+    names = [name for name, _ in known]
+    kinds = ["VARCHAR" if name in as_text else kind for name, kind in known]
     _check_columns(config, label, names)
     expressions = [
         _normalise(index, name, kind, config, label, name in as_text)
         for index, (name, kind) in enumerate(zip(names, kinds, strict=True))
     ]
     sql = f"SELECT {', '.join(expressions)} FROM ({raw})"
-    types = [str(row[1]) for row in con.sql(f"DESCRIBE {sql}").fetchall()]
+    types = [
+        kind if expr == quote(name) else _TZ_TYPE
+        for expr, name, kind in zip(expressions, names, kinds, strict=True)
+    ]
     return OpenSource(con, config, label, raw, sql, names, types, text_timestamps=as_text)
 
 
