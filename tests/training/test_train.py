@@ -94,9 +94,9 @@ def test_run_records_params_metrics_lineage_and_environment(tracking, make_binar
     assert {"model", "record.json", "predictions.npy", "data.parquet"} <= artifacts
     import json
 
-    record = json.loads(
-        open(client.download_artifacts(result.run_id, "record.json"), encoding="utf-8").read()
-    )
+    from pathlib import Path
+
+    record = json.loads(Path(client.download_artifacts(result.run_id, "record.json")).read_text())
     assert record["seeds"]["train"] == 7
     assert record["environment"]["lightgbm"]
     assert record["data"]["rows"] == 1_500

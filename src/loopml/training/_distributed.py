@@ -44,11 +44,13 @@ def fit_lightgbm_dask(
     *,
     classes: list[Any],
     seed: int,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TrainedModel:
     """Train LightGBM across the cluster's workers; returns the same TrainedModel as locally.
 
     LightGBM's Dask interface has no early stopping, so the model trains the full
-    ``num_boost_round`` rounds.
+    ``num_boost_round`` rounds, scores every round on the validation rows and keeps the
+    best number of rounds (what early stopping picks locally).
     """
     import dask.array as da
     import lightgbm
@@ -70,8 +72,16 @@ def fit_lightgbm_dask(
     estimator = estimator_cls(
         client=client, n_estimators=rounds, objective=objective, random_state=seed_value, **used
     )
-    estimator.fit(dX, dy, categorical_feature=encoder.categorical_indices or "auto")
+    fit_args: dict[str, Any] = {}
+    if validation is not None and len(validation[1]):
+        vX = da.from_array(validation[0], chunks=(rows, X.shape[1]))  # type: ignore[no-untyped-call]
+        vy = da.from_array(validation[1], chunks=(rows,))  # type: ignore[no-untyped-call]
+        fit_args["eval_set"] = [(vX, vy)]
+    estimator.fit(dX, dy, categorical_feature=encoder.categorical_indices or "auto", **fit_args)
     booster = estimator.to_local().booster_
+    if fit_args:
+        [curve] = estimator.evals_result_["valid_0"].values()
+        booster.best_iteration = int(np.argmin(curve)) + 1
     recorded = {
         **used,
         "objective": objective,

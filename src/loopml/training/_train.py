@@ -481,7 +481,15 @@ class _Run:
             from loopml.training._distributed import fit_lightgbm_dask
 
             model = fit_lightgbm_dask(
-                client, self.task, params, self.encoder, X, y, classes=self.classes, seed=self.seed
+                client,
+                self.task,
+                params,
+                self.encoder,
+                X,
+                y,
+                classes=self.classes,
+                seed=self.seed,
+                validation=(X_valid, y_valid),
             )
         else:
             model = fit_candidate(

@@ -1,0 +1,48 @@
+"""Dask: LightGBM's own Dask estimators on a LocalCluster give a model as good as local."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopml.core import TrainConfig
+from loopml.training import train
+
+
+@pytest.fixture(scope="module")
+def client():  # type: ignore[no-untyped-def]
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_dask_lightgbm_matches_local_quality(tracking, make_binary, client) -> None:  # type: ignore[no-untyped-def]
+    frame = make_binary(n=6_000)
+    config = TrainConfig.model_validate(
+        {"candidates": ["lightgbm"], "tune": {"trials": 0}, "seed": 1}
+    )
+    local = train(
+        frame, target="y", task="binary_classification", timestamp="ts", config=config, **tracking
+    )
+    dask = train(
+        frame,
+        target="y",
+        task="binary_classification",
+        timestamp="ts",
+        config=config,
+        compute=client,
+        **tracking,
+    )
+    local_auc = local.scores[-1].test["roc_auc"]
+    dask_auc = dask.scores[-1].test["roc_auc"]
+    assert dask.best is not None and dask.best.params["compute"] == "dask"
+    assert dask.best.params["workers"] == 2
+    assert type(dask.best.estimator).__name__ == "Booster"
+    # same data, same split: the distributed model is as good as the local one
+    assert abs(dask_auc - local_auc) < 0.02, (dask_auc, local_auc)
+    assert dask.scores[-1].beats_baseline
