@@ -44,8 +44,8 @@ class _Column:
     raw_code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     raw_t: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     raw_v: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
-    tiles: pd.DataFrame | None = None
-    dtiles: pd.DataFrame | None = None
+    tiles: dict[str, np.ndarray] | None = None
+    dtiles: dict[str, np.ndarray] | None = None
     compacted_horizon: int | None = None
     raw_index: _RangeIndex | None = None
     tile_index: _RangeIndex | None = None
@@ -261,42 +261,50 @@ class StreamingAggregator:
         state.raw_columns = {"n": np.ones(len(raw), dtype=np.int64), "s": raw, "q": raw * raw,
                              "lo": raw, "hi": raw}
         state.tiles = self._merge_tiles(state.tiles, new)
-        state.tile_columns = {n: state.tiles[n].to_numpy() for n in ("n", "s", "q", "lo", "hi")}
-        state.tile_index = _RangeIndex(state.tiles["code"].to_numpy(),
-                                       state.tiles["tile"].to_numpy())
+        state.tile_columns = state.tiles
+        state.tile_index = _RangeIndex(state.tiles["code"], state.tiles["tile"])
         if state.distinct:
             state.dtiles = self._merge_distinct(state.dtiles, new)
-            state.dtile_index = _RangeIndex(state.dtiles["code"].to_numpy(),
-                                            state.dtiles["tile"].to_numpy())
+            state.dtile_index = _RangeIndex(state.dtiles["code"], state.dtiles["tile"])
 
-    def _merge_tiles(self, tiles: pd.DataFrame | None, new: tuple[np.ndarray, ...]) -> pd.DataFrame:
+    def _merge_tiles(
+        self, tiles: dict[str, np.ndarray] | None, new: tuple[np.ndarray, ...]
+    ) -> dict[str, np.ndarray]:
+        """Partials of the new events per (entity, tile), merged into the kept tiles."""
         code, times, values = new
-        partial = pd.DataFrame({
-            "code": code, "tile": np.floor_divide(times, self._tile),
-            "n": np.ones(len(code), dtype=np.int64), "s": values, "q": values * values,
-            "lo": values, "hi": values,
-        })
-        if tiles is not None:
-            if self.horizon_ is not None:
-                tiles = tiles[tiles["tile"] * self._tile >= self.horizon_]
-            partial = pd.concat([tiles, partial], ignore_index=True)
-        merged = partial.groupby(["code", "tile"], sort=True).agg(
-            n=("n", "sum"), s=("s", "sum"), q=("q", "sum"), lo=("lo", "min"), hi=("hi", "max")
-        )
-        return merged.reset_index()
+        parts = {"code": code, "tile": np.floor_divide(times, self._tile),
+                 "n": np.ones(len(code), dtype=np.int64), "s": values, "q": values * values,
+                 "lo": values, "hi": values}
+        parts = self._with_kept(tiles, parts)
+        order = np.lexsort((parts["tile"], parts["code"]))
+        parts = {name: array[order] for name, array in parts.items()}
+        starts = _group_starts(parts["code"], parts["tile"])
+        merged = {"code": parts["code"][starts], "tile": parts["tile"][starts]}
+        for name, ufunc in (("n", np.add), ("s", np.add), ("q", np.add), ("lo", np.minimum),
+                            ("hi", np.maximum)):
+            merged[name] = ufunc.reduceat(parts[name], starts) if len(starts) else parts[name]
+        return merged
 
     def _merge_distinct(
-        self, dtiles: pd.DataFrame | None, new: tuple[np.ndarray, ...]
-    ) -> pd.DataFrame:
+        self, dtiles: dict[str, np.ndarray] | None, new: tuple[np.ndarray, ...]
+    ) -> dict[str, np.ndarray]:
+        """The distinct values per (entity, tile), sorted, merged into the kept ones."""
         code, times, values = new
-        rows = pd.DataFrame({"code": code, "tile": np.floor_divide(times, self._tile),
-                             "v": values})
-        if dtiles is not None:
-            if self.horizon_ is not None:
-                dtiles = dtiles[dtiles["tile"] * self._tile >= self.horizon_]
-            rows = pd.concat([dtiles, rows], ignore_index=True)
-        rows = rows.drop_duplicates()
-        return rows.sort_values(["code", "tile", "v"], kind="stable").reset_index(drop=True)
+        parts = {"code": code, "tile": np.floor_divide(times, self._tile), "v": values}
+        parts = self._with_kept(dtiles, parts)
+        order = np.lexsort((parts["v"], parts["tile"], parts["code"]))
+        parts = {name: array[order] for name, array in parts.items()}
+        starts = _group_starts(parts["code"], parts["tile"], parts["v"])
+        return {name: array[starts] for name, array in parts.items()}
+
+    def _with_kept(
+        self, kept: dict[str, np.ndarray] | None, parts: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        if kept is None:
+            return parts
+        keep = (kept["tile"] * self._tile >= self.horizon_) if self.horizon_ is not None else (
+            np.ones(len(kept["tile"]), dtype=bool))
+        return {name: np.concatenate([kept[name][keep], parts[name]]) for name in parts}
 
     # -- queries -------------------------------------------------------------------------
     def query(self, entities: pd.DataFrame, *, timestamp: str) -> pd.DataFrame:
@@ -365,14 +373,15 @@ class StreamingAggregator:
             total = None
             for span, raw in spans:
                 values = state.raw_columns[name] if raw else state.tile_columns[name]
-                reduced = span.reduce(ufunc, values, identity)
+                reduced = (span.count.astype(np.int64) if raw and name == "n"
+                           else span.reduce(ufunc, values, identity))
                 total = reduced if total is None else ufunc(total, reduced)
             assert total is not None
             parts[name] = total
         if state.distinct and state.dtiles is not None and state.dtile_index is not None:
             d_lo, d_hi = state.dtile_index.span(codes, k_l + 1, k_t - 1)
             parts["distinct"] = _count_distinct(
-                n, [(state.dtiles["v"].to_numpy(), d_lo, d_hi),
+                n, [(state.dtiles["v"], d_lo, d_hi),
                     (state.raw_v, l_lo, l_hi), (state.raw_v, r_lo, r_hi)]
             )
         return parts
@@ -384,6 +393,17 @@ def _label(window: timedelta) -> str:
     return window_label(window)
 
 
+def _group_starts(*columns: np.ndarray) -> np.ndarray:
+    """Where each run of equal rows starts in arrays sorted by ``columns``."""
+    if len(columns[0]) == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.zeros(len(columns[0]), dtype=bool)
+    change[0] = True
+    for column in columns:
+        change[1:] |= column[1:] != column[:-1]
+    return np.flatnonzero(change)
+
+
 def _concat(pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     if not pending:
         return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
@@ -391,27 +411,28 @@ def _concat(pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[n
 
 
 class _Spans:
-    """Row ranges ``[lo[i], hi[i])``, one per query, reduced with any ufunc."""
+    """Row ranges ``[lo[i], hi[i])``, one per query, reduced with any ufunc.
+
+    The rows of all ranges are gathered once into one compact index, so each reduction
+    costs the total length of the ranges, not a pass over every stored row.
+    """
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.lo, self.hi = lo, hi
-        self.empty = hi <= lo
-        # Pairs sorted by start: the gaps reduceat also walks (hi[i]..lo[i+1]) then add up
-        # to at most one pass over the values, instead of one pass per query.
-        self.order = np.argsort(lo, kind="stable")
-        bounds = np.empty(2 * len(lo), dtype=np.int64)
-        bounds[0::2], bounds[1::2] = lo[self.order], hi[self.order]
-        self.bounds = bounds
+        lengths = np.maximum(hi - lo, 0)
+        self.count = lengths
+        self.nonempty = lengths > 0
+        total = int(lengths.sum())
+        ends = np.cumsum(lengths)
+        self.positions = (np.arange(total) - np.repeat(ends - lengths, lengths)
+                          + np.repeat(lo, lengths))
+        self.starts = (ends - lengths)[self.nonempty]
 
     def reduce(self, ufunc: Any, values: np.ndarray, identity: Any) -> np.ndarray:
         """``ufunc`` reduced over ``values[lo[i]:hi[i]]`` for every i (``identity`` if empty)."""
         dtype = values.dtype if values.dtype.kind == "i" else np.float64
-        if len(values) == 0 or len(self.lo) == 0:
-            return np.full(len(self.lo), identity, dtype=dtype)
-        extended = np.append(values, np.array([identity], dtype=values.dtype))
-        reduced = np.empty(len(self.lo), dtype=extended.dtype)
-        reduced[self.order] = ufunc.reduceat(extended, self.bounds)[0::2]
-        reduced[self.empty] = identity
+        reduced = np.full(len(self.count), identity, dtype=dtype)
+        if len(self.starts):
+            reduced[self.nonempty] = ufunc.reduceat(values[self.positions], self.starts)
         return reduced
 
 
