@@ -192,7 +192,7 @@ def check_leakage(
     transformers: Mapping[str, Any] | Sequence[Any] | None = None,
     acknowledge: Iterable[str] = (),
     checks: Iterable[str] | None = None,
-    sample_rows: int = 200_000,
+    sample_rows: int = 100_000,
     seed: int = 0,
 ) -> LeakageReport:
     """Run every leakage check of ``train`` against ``test`` (or validation).

@@ -103,41 +103,58 @@ def _check_exact_duplicates(context: Context) -> list[LeakageFinding]:
 
 
 def _standardised(context: Context) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    columns = [c for c in context.features
-               if pd.api.types.is_numeric_dtype(context.train[c].dtype)
-               and not pd.api.types.is_bool_dtype(context.train[c].dtype)]
+    """Numeric features scaled by the training mean and spread, as float32 (missing -> 0)."""
+    candidates = [c for c in context.features
+                  if pd.api.types.is_numeric_dtype(context.train[c].dtype)
+                  and not pd.api.types.is_bool_dtype(context.train[c].dtype)]
+    spread = context.train[candidates].std()
+    columns = [c for c in candidates if np.isfinite(spread[c]) and spread[c] > 0]
     if len(columns) < 3:
-        raise SkipCheck(f"needs >= 3 numeric features, found {len(columns)}; exact "
-                        "duplicates cover the rest")
-    train = context.train[columns].to_numpy(dtype=float, na_value=np.nan)
-    test = context.test[columns].to_numpy(dtype=float, na_value=np.nan)
-    mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)
-    keep = np.isfinite(std) & (std > 0)
-    std = np.where(keep, std, 1.0)
-    scaled = [np.nan_to_num((m - mean) / std)[:, keep] for m in (train, test)]
-    return scaled[0], scaled[1], [c for c, k in zip(columns, keep, strict=True) if k]
+        raise SkipCheck(f"needs >= 3 numeric features with spread, found {len(columns)}; "
+                        "exact duplicates cover the rest")
+    mean = context.train[columns].mean().to_numpy(dtype=np.float32)
+    scale = (1.0 / spread[columns]).to_numpy(dtype=np.float32)
+    scaled = []
+    for frame in (context.train, context.test):
+        matrix = frame[columns].to_numpy(dtype=np.float32, na_value=np.nan, copy=True)
+        matrix -= mean
+        matrix *= scale
+        scaled.append(np.nan_to_num(matrix, copy=False))
+    return scaled[0], scaled[1], columns
 
 
-def _lsh_candidates(
-    train: np.ndarray, test: np.ndarray, radius: float, rng: np.random.Generator, k: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """One E2LSH table: pairs (test_row, train_row) that fall into the same bucket."""
+def _lsh_keys(
+    train: np.ndarray, test: np.ndarray, radius: float, rng: np.random.Generator,
+    tables: int, k: int,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Bucket keys of E2LSH: ``tables`` hash tables of ``k`` random projections each,
+    projected in one matrix product (cells of width 4 x radius, random offsets)."""
     width = 4.0 * radius
-    project = rng.normal(size=(train.shape[1], k))
-    offset = rng.uniform(0, width, k)
+    project = (rng.normal(size=(train.shape[1], tables * k)) / width).astype(np.float32)
+    offset = rng.uniform(0, 1, tables * k).astype(np.float32)
     mix = rng.integers(1, 2**62, size=k, dtype=np.int64) | 1
-    keys = [
-        (np.floor((m @ project + offset) / width).astype(np.int64) * mix).sum(axis=1)
-        for m in (train, test)
-    ]
-    order = np.argsort(keys[0], kind="stable")
-    sorted_keys = keys[0][order]
-    lo = np.searchsorted(sorted_keys, keys[1], side="left")
-    counts = np.searchsorted(sorted_keys, keys[1], side="right") - lo
+    keys: list[list[np.ndarray]] = [[], []]
+    for side, matrix in enumerate((train, test)):
+        cells = matrix @ project
+        cells += offset
+        codes = np.floor(cells, out=cells).astype(np.int64)
+        for table in range(tables):
+            keys[side].append(codes[:, table * k:(table + 1) * k] @ mix)
+    return list(zip(keys[0], keys[1], strict=True))
+
+
+def _bucket_pairs(
+    train_keys: np.ndarray, test_keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pairs (test_row, train_row) sharing a bucket; None when the buckets overflow."""
+    order = np.argsort(train_keys)
+    sorted_keys = train_keys[order]
+    lo = np.searchsorted(sorted_keys, test_keys, side="left")
+    counts = np.searchsorted(sorted_keys, test_keys, side="right") - lo
     total = int(counts.sum())
-    if total > 20 * len(test) + 100_000:
+    if total > 20 * len(test_keys) + 100_000:
         return None
-    test_rows = np.repeat(np.arange(len(test)), counts)
+    test_rows = np.repeat(np.arange(len(test_keys)), counts)
     starts = np.repeat(lo - np.r_[0, np.cumsum(counts)[:-1]], counts)
     return test_rows, order[starts + np.arange(total)]
 
@@ -149,25 +166,31 @@ def _check_near_duplicates(context: Context) -> list[LeakageFinding]:
     exact = context.cache.get("exact_in_test", np.zeros(len(test), dtype=bool))
     nearest = np.full(len(test), np.inf)
     partner = np.full(len(test), -1)
-    tables, skipped = 6, 0
-    for table in range(tables):
-        pairs = None
-        for k in (8, 16, 24):
-            pairs = _lsh_candidates(train, test, radius, context.rng(100 + table), k)
-            if pairs is not None:
-                break
-        if pairs is None:
-            skipped += 1
-            continue
-        q, t = pairs
-        dist = np.sqrt(((test[q] - train[t]) ** 2).sum(axis=1))
-        better = dist < nearest[q]
-        np.minimum.at(nearest, q[better], dist[better])
-        partner[q[better]] = t[better]
+    tables, skipped = 5, 0
+    for k in (8, 16):  # dense data overflows the buckets: retry with narrower ones
+        skipped = 0
+        for keys in _lsh_keys(train, test, radius, context.rng(100 + k), tables, k):
+            pairs = _bucket_pairs(*keys)
+            if pairs is None:
+                skipped += 1
+            else:
+                _closest(train, test, pairs, nearest, partner)
+        if skipped < tables:
+            break
     if skipped == tables:
         raise SkipCheck("the numeric features are so dense that every bucket overflowed")
     near = (nearest <= radius) & ~exact
     return _near_finding(near, partner, len(columns), skipped, tables)
+
+
+def _closest(train: np.ndarray, test: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
+             nearest: np.ndarray, partner: np.ndarray) -> None:
+    """Update each test row's nearest verified training row from candidate pairs."""
+    q, t = pairs
+    dist = np.sqrt(((test[q].astype(float) - train[t]) ** 2).sum(axis=1))
+    better = dist < nearest[q]
+    np.minimum.at(nearest, q[better], dist[better])
+    partner[q[better]] = t[better]
 
 
 def _near_finding(
@@ -333,10 +356,17 @@ def _label_sample(context: Context) -> tuple[pd.DataFrame, pd.DataFrame, str]:
 
 
 def _sample_note(context: Context, train: pd.DataFrame, test: pd.DataFrame) -> str:
-    if len(train) < len(context.train) or len(test) < len(context.test):
-        return (f" Measured on a uniform sample of {len(train):,} train and {len(test):,} test "
-                "rows (AUC's standard error there is below 0.005).")
-    return ""
+    if len(train) == len(context.train) and len(test) == len(context.test):
+        return ""
+    y = train[context.target]
+    if target_kind(y) == "regression":
+        se = 1.0 / np.sqrt(len(y))
+    else:  # Hanley-McNeil standard error of an AUC near 0.5
+        n_pos = int(y.value_counts().iloc[-1])
+        n_neg = len(y) - n_pos
+        se = float(np.sqrt((n_pos + n_neg + 1) / (12.0 * max(n_pos, 1) * max(n_neg, 1))))
+    return (f" Measured on a uniform sample of {len(train):,} train and {len(test):,} test "
+            f"rows (standard error about {se:.3f}).")
 
 
 def _label(frame: pd.DataFrame, target: str, kind: str) -> np.ndarray:
