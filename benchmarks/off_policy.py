@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loopml.experiments import estimate_policy_value
+from loopml.experiments import average_action_distribution, estimate_policy_value
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "open_bandit"
 PUBLISHED = {  # obp's published mean relative error, small-sample protocol
@@ -70,13 +70,10 @@ def load(folder: Path, policy: str) -> dict[str, np.ndarray]:
 
 def bts_action_distribution(bts: dict[str, np.ndarray]) -> np.ndarray:
     """Week-averaged P(item at position) of the bts policy, from its logged propensities."""
-    dist = np.zeros((N_ACTIONS, N_POSITIONS))
-    counts = np.zeros((N_ACTIONS, N_POSITIONS))
-    np.add.at(dist, (bts["action"], bts["position"]), 1.0 / bts["pscore"])
-    np.add.at(counts, (bts["action"], bts["position"]), 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        harmonic = np.where(dist > 0, counts / dist, 0.0)
-    return harmonic / harmonic.sum(axis=0, keepdims=True)
+    return average_action_distribution(
+        bts["action"], bts["pscore"], n_actions=N_ACTIONS, position=bts["position"],
+        n_positions=N_POSITIONS,
+    )  # fmt: skip
 
 
 def cross_fitted_rewards(

@@ -50,7 +50,13 @@ from loopml.experiments._manage import (
     start_rollout,
     stop_experiment,
 )
-from loopml.experiments._ope import ESTIMATORS, OPEResult, estimate_policy_value, replay
+from loopml.experiments._ope import (
+    ESTIMATORS,
+    OPEResult,
+    average_action_distribution,
+    estimate_policy_value,
+    replay,
+)
 from loopml.experiments._report import ABReport, ab_report
 from loopml.experiments._routing import (
     ABPolicy,
@@ -113,6 +119,7 @@ __all__ = [
     "abort_rollout",
     "advance",
     "analyze_step",
+    "average_action_distribution",
     "bucket",
     "check_bandit",
     "check_routing_policy",

@@ -28,7 +28,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from loopml.core import ConfigError, DataError
 
-__all__ = ["ESTIMATORS", "OPEResult", "estimate_policy_value", "replay"]
+__all__ = [
+    "ESTIMATORS",
+    "OPEResult",
+    "average_action_distribution",
+    "estimate_policy_value",
+    "replay",
+]
 
 F = NDArray[np.float64]
 
@@ -336,3 +342,44 @@ def replay(
         means = kept[rng.integers(0, kept.size, size=(n_bootstrap, kept.size))].mean(axis=1)
         low, high = (float(x) for x in np.quantile(means, [alpha / 2, 1 - alpha / 2]))
     return OPEResult("replay", value, low, high, int(kept.size))
+
+
+def average_action_distribution(
+    action: ArrayLike,
+    pscore: ArrayLike,
+    *,
+    n_actions: int,
+    position: ArrayLike | None = None,
+    n_positions: int = 1,
+) -> NDArray[np.float64]:
+    """A changing policy's time-averaged action distribution, from its own logged propensities.
+
+    A round logs action ``a`` with the probability ``p_t(a)`` it reports, so the harmonic
+    mean of the logged propensities of ``a``, ``n(a) / sum_i 1/p_i``, estimates the average
+    of ``p_t(a)`` over the rounds. Each position is normalised to sum to 1; an action never
+    logged gets 0. Shape ``(n_actions, n_positions)``.
+
+    >>> dist = average_action_distribution([0, 0, 1], [0.5, 0.5, 0.5], n_actions=3)
+    >>> dist.ravel().round(3).tolist()
+    [0.5, 0.5, 0.0]
+    """
+    a = np.asarray(action).astype(np.intp)
+    p = np.asarray(pscore, dtype=np.float64)
+    pos = np.zeros_like(a) if position is None else np.asarray(position).astype(np.intp)
+    if a.shape != p.shape or pos.shape != a.shape or a.ndim != 1 or a.size == 0:
+        raise DataError(
+            "average_action_distribution needs action, pscore (and position) of one shape (n,)."
+        )
+    if a.min() < 0 or a.max() >= n_actions or pos.min() < 0 or pos.max() >= n_positions:
+        raise DataError(
+            f"actions must lie in [0, {n_actions - 1}] and positions in [0, {n_positions - 1}]."
+        )
+    if np.any(~(p > 0)) or np.any(p > 1):
+        raise DataError("'pscore' must lie in (0, 1] to average a logged policy.")
+    inverse = np.zeros((n_actions, n_positions))
+    counts = np.zeros((n_actions, n_positions))
+    np.add.at(inverse, (a, pos), 1.0 / p)
+    np.add.at(counts, (a, pos), 1.0)
+    harmonic = np.divide(counts, inverse, out=np.zeros_like(counts), where=inverse > 0)
+    totals = harmonic.sum(axis=0, keepdims=True)
+    return np.asarray(np.divide(harmonic, totals, out=np.zeros_like(harmonic), where=totals > 0))
