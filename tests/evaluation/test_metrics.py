@@ -105,3 +105,18 @@ def test_paired_difference_finds_a_real_difference_and_not_a_null_one() -> None:
     assert evaluation.paired_difference_interval(roc_auc, y, good, noise, resamples=200).low > 0
     same = evaluation.paired_difference_interval(roc_auc, y, good, good, resamples=50)
     assert same.value == 0 and same.low == 0 and same.high == 0
+
+
+def test_headline_metrics_in_one_pass_match_each_metric() -> None:
+    from loopml.evaluation import headline_metrics
+
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 3000).astype(float)
+    s = np.round(np.clip(0.3 * y + rng.random(3000) * 0.7, 0, 1), 2)  # ties
+    together = headline_metrics(y, s, "binary_classification")
+    one_by_one = [roc_auc(y, s), average_precision(y, s), log_loss(y, s), brier(y, s)]
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-12)
+    r = rng.normal(size=500)
+    p = r + rng.normal(size=500)
+    expected = evaluation.regression_metrics(r, p)
+    np.testing.assert_allclose(headline_metrics(r, p, "regression"), [expected["mae"], expected["rmse"], expected["r2"]])

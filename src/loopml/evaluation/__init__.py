@@ -29,6 +29,8 @@ from loopml.evaluation._metrics import (
     classification_metrics,
     compute_metrics,
     expected_calibration_error,
+    headline_intervals,
+    headline_metrics,
     metric_function,
     paired_difference_interval,
     ranking_metrics,
@@ -42,6 +44,7 @@ from loopml.evaluation._slices import (
     bucketize,
     find_worst_slices,
     simpsons_paradox,
+    slice_codes,
     slice_metrics,
 )
 
@@ -66,6 +69,8 @@ __all__ = [
     "explain_one",
     "fairness_report",
     "find_worst_slices",
+    "headline_intervals",
+    "headline_metrics",
     "invariance_test",
     "metric_function",
     "model_card_markdown",
@@ -78,6 +83,7 @@ __all__ = [
     "reliability_diagram",
     "render_html",
     "simpsons_paradox",
+    "slice_codes",
     "slice_metrics",
     "threshold_for_cost",
     "threshold_for_precision",

@@ -30,10 +30,9 @@ from loopml.evaluation._gates import GateResult, check_gates
 from loopml.evaluation._metrics import (
     HIGHER_IS_BETTER,
     MetricInterval,
-    bootstrap_interval,
     compute_metrics,
+    headline_intervals,
     metric_function,
-    paired_difference_interval,
 )
 from loopml.evaluation._slices import (
     SliceFinding,
@@ -204,12 +203,7 @@ def evaluate(
 
     clock = time.perf_counter()
     headline = HEADLINE[task]
-    metrics = {
-        name: bootstrap_interval(
-            metric_function(name, task), y, score, resamples=config.bootstrap, seed=seed
-        )
-        for name in headline
-    }
+    metrics = headline_intervals(y, score, task=task, resamples=config.bootstrap, seed=seed)
     all_metrics = compute_metrics(y, score, task=task, threshold=config.threshold)
     seconds["metrics"] = time.perf_counter() - clock
 
@@ -223,18 +217,15 @@ def evaluate(
         if name != "champion"
     }
     differences = {
-        name: {
-            metric: paired_difference_interval(
-                metric_function(metric, task),
-                y,
-                score,
-                ref,
-                resamples=config.bootstrap,
-                max_resample_size=20_000,
-                seed=seed,
-            )
-            for metric in headline
-        }
+        name: headline_intervals(
+            y,
+            score,
+            task=task,
+            reference=ref,
+            resamples=config.bootstrap,
+            max_resample_size=20_000,
+            seed=seed,
+        )
         for name, ref in references.items()
     }
     seconds["comparisons"] = time.perf_counter() - clock

@@ -23,6 +23,8 @@ __all__ = [
     "classification_metrics",
     "compute_metrics",
     "expected_calibration_error",
+    "headline_intervals",
+    "headline_metrics",
     "metric_function",
     "paired_difference_interval",
     "ranking_metrics",
@@ -370,21 +372,131 @@ def _bootstrap(
     max_resample_size: int,
     seed: int,
 ) -> MetricInterval:
-    value = statistic(slice(None))
+    intervals = _bootstrap_many(
+        lambda index: np.array([statistic(index)]),
+        n,
+        resamples=resamples,
+        level=level,
+        max_resample_size=max_resample_size,
+        seed=seed,
+    )
+    return intervals[0]
+
+
+def _bootstrap_many(
+    statistic: Callable[[npt.NDArray[np.int64] | slice], FloatArray],
+    n: int,
+    *,
+    resamples: int,
+    level: float,
+    max_resample_size: int,
+    seed: int,
+) -> list[MetricInterval]:
+    """Basic (m-out-of-n above ``max_resample_size``) intervals of a vector statistic."""
+    values = np.asarray(statistic(slice(None)), dtype=np.float64)
     if resamples == 0 or n < 2:
-        return MetricInterval(value, float("nan"), float("nan"), level, 0, 0)
+        return [MetricInterval(float(v), float("nan"), float("nan"), level, 0, 0) for v in values]
     m = min(n, max_resample_size)
     rng = np.random.default_rng(seed)
     stats = np.array([statistic(rng.integers(0, n, m)) for _ in range(resamples)])
-    stats = stats[np.isfinite(stats)]
-    if len(stats) == 0:
-        return MetricInterval(value, float("nan"), float("nan"), level, resamples, m)
     scale = np.sqrt(m / n)
     alpha = (1 - level) / 2
-    q_low, q_high = np.quantile(stats, [alpha, 1 - alpha])
-    low = value - scale * (q_high - value)
-    high = value - scale * (q_low - value)
-    return MetricInterval(value, float(low), float(high), level, resamples, m)
+    out = []
+    for k, value in enumerate(values):
+        column = stats[:, k][np.isfinite(stats[:, k])]
+        if len(column) == 0:
+            out.append(
+                MetricInterval(float(value), float("nan"), float("nan"), level, resamples, m)
+            )
+            continue
+        q_low, q_high = np.quantile(column, [alpha, 1 - alpha])
+        out.append(
+            MetricInterval(
+                float(value),
+                float(value - scale * (q_high - value)),
+                float(value - scale * (q_low - value)),
+                level,
+                resamples,
+                m,
+            )
+        )
+    return out
+
+
+def headline_metrics(y: FloatArray, score: FloatArray, task: str) -> FloatArray:
+    """The headline metrics of ``task`` at once (one sort for the binary ones).
+
+    Binary: ROC AUC, average precision, log loss, Brier; regression: MAE, RMSE, R2.
+
+    >>> y, s = np.array([0, 0, 1, 1.0]), np.array([0.1, 0.4, 0.35, 0.8])
+    >>> headline_metrics(y, s, "binary_classification")[:2].round(4).tolist()
+    [0.75, 0.8333]
+    """
+    if task == "regression":
+        error = score - y
+        total = np.sum((y - y.mean()) ** 2)
+        r2 = 1 - np.sum(error**2) / total if total > 0 else np.nan
+        return np.array([np.mean(np.abs(error)), np.sqrt(np.mean(error**2)), r2])
+    order = np.argsort(score, kind="stable")
+    ys, ss = y[order], score[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ss)) + 1]
+    sizes = np.diff(np.r_[starts, len(ss)])
+    pos = np.add.reduceat(ys, starts)
+    neg = sizes - pos
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos == 0 or n_neg == 0:
+        auc = ap = np.nan
+    else:
+        below = np.cumsum(neg) - neg
+        auc = float(np.sum(pos * (below + 0.5 * neg)) / (n_pos * n_neg))
+        tps, fps = np.cumsum(pos[::-1]), np.cumsum(neg[::-1])
+        ap = float(np.sum(pos[::-1] / n_pos * tps / (tps + fps)))
+    p = np.clip(score, _EPS, 1 - _EPS)
+    loss = -np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))
+    return np.array([auc, ap, loss, np.mean((score - y) ** 2)])
+
+
+HEADLINE_NAMES = {
+    "binary_classification": ["roc_auc", "average_precision", "log_loss", "brier"],
+    "regression": ["mae", "rmse", "r2"],
+}
+
+
+def headline_intervals(
+    y: npt.ArrayLike,
+    score: npt.ArrayLike,
+    *,
+    task: str,
+    reference: npt.ArrayLike | None = None,
+    resamples: int = 1000,
+    level: float = 0.95,
+    max_resample_size: int = 50_000,
+    seed: int = 0,
+) -> dict[str, MetricInterval]:
+    """Intervals on every headline metric, or on its difference from ``reference`` scores.
+
+    Each resample computes all the metrics from the same rows, so the paired differences
+    keep their correlation and one sort serves four metrics.
+    """
+    y_arr = np.asarray(y, dtype=np.float64)
+    a = np.asarray(score, dtype=np.float64)
+    b = None if reference is None else np.asarray(reference, dtype=np.float64)
+
+    def statistic(index: npt.NDArray[np.int64] | slice) -> FloatArray:
+        value = headline_metrics(y_arr[index], a[index], task)
+        if b is not None:
+            value = value - headline_metrics(y_arr[index], b[index], task)
+        return value
+
+    intervals = _bootstrap_many(
+        statistic,
+        len(y_arr),
+        resamples=resamples,
+        level=level,
+        max_resample_size=max_resample_size,
+        seed=seed,
+    )
+    return dict(zip(HEADLINE_NAMES[task], intervals, strict=True))
 
 
 def threshold_for_precision(y: npt.ArrayLike, score: npt.ArrayLike, target: float) -> float:

@@ -17,6 +17,7 @@ __all__ = [
     "find_worst_slices",
     "row_loss",
     "simpsons_paradox",
+    "slice_codes",
     "slice_metrics",
 ]
 
@@ -27,19 +28,30 @@ def bucketize(column: pd.Series, *, buckets: int = 4) -> pd.Series:
     >>> bucketize(pd.Series([1.0, 2.0, 3.0, 4.0]), buckets=2).tolist()
     ['[1, 2.5]', '[1, 2.5]', '(2.5, 4]', '(2.5, 4]']
     """
+    codes, labels = slice_codes(column, buckets=buckets)
+    return pd.Series(np.asarray(labels, dtype=object)[codes], index=column.index)
+
+
+def slice_codes(column: pd.Series, *, buckets: int = 4) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """Integer slice codes of a column and the label of each code (no strings per row)."""
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    if numeric and column.nunique() > buckets:
-        edges = np.unique(
-            np.nanquantile(column.to_numpy(dtype=float), np.linspace(0, 1, buckets + 1))
-        )
+    values = column.to_numpy(dtype=float) if numeric else None
+    if values is not None and column.nunique() > buckets:
+        edges = np.unique(np.nanquantile(values, np.linspace(0, 1, buckets + 1)))
         labels = [
             f"{'[' if i == 0 else '('}{edges[i]:.4g}, {edges[i + 1]:.4g}]"
             for i in range(len(edges) - 1)
         ]
-        cut: Any = pd.cut(column, list(edges), labels=labels, include_lowest=True)
-        result: pd.Series = cut.astype(object).where(cut.notna(), "(missing)").astype(str)
-        return result
-    return column.astype(object).where(column.notna(), "(missing)").astype(str)
+        codes = np.clip(np.searchsorted(edges, values, side="left") - 1, 0, len(labels) - 1)
+        missing = np.isnan(values)
+    else:
+        raw, uniques = pd.factorize(column, sort=True)
+        codes, labels = raw.astype(np.int64), [str(u) for u in uniques]
+        missing = raw < 0
+    if missing.any():
+        codes = np.where(missing, len(labels), codes)
+        labels = [*labels, "(missing)"]
+    return codes.astype(np.int64), labels
 
 
 def row_loss(
@@ -78,13 +90,13 @@ def slice_metrics(
     """
     rows: list[dict[str, Any]] = []
     for spec in columns:
-        parts = spec.split("*")
-        keys = bucketize(frame[parts[0]])
-        for part in parts[1:]:
-            keys = keys + " & " + bucketize(frame[part])
-        codes, uniques = pd.factorize(keys, sort=True)
-        for code, value in enumerate(uniques):
-            index = np.nonzero(codes == code)[0]
+        codes, labels = _spec_codes(frame, spec)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+        for code, value in enumerate(labels):
+            index = order[bounds[code] : bounds[code + 1]]
+            if len(index) == 0:
+                continue
             row: dict[str, Any] = {"slice": spec, "value": value, "size": len(index)}
             row["too_small"] = len(index) < min_size
             if not row["too_small"]:
@@ -146,19 +158,17 @@ def find_worst_slices(
     columns = list(frame.columns) if columns is None else columns
     columns = list(dict.fromkeys(part for spec in columns for part in spec.split("*")))
     loss = row_loss(y, score, task)
-    keys = {c: bucketize(frame[c]) for c in columns}
-    specs: list[tuple[str, pd.Series]] = [(c, keys[c]) for c in columns]
+    coded = {c: slice_codes(frame[c]) for c in columns}
+    specs = [c for c in columns]
     if pairs:
-        for i, a in enumerate(columns):
-            for b in columns[i + 1 :]:
-                specs.append((f"{a}*{b}", keys[a] + " & " + keys[b]))
+        specs += [f"{a}*{b}" for i, a in enumerate(columns) for b in columns[i + 1 :]]
     total, total_sq, n = loss.sum(), (loss**2).sum(), len(loss)
     candidates: list[tuple[str, str, int, float, float, float]] = []
-    for name, key in specs:
-        codes, uniques = pd.factorize(key, sort=True)
-        sizes = np.bincount(codes, minlength=len(uniques))
-        sums = np.bincount(codes, weights=loss, minlength=len(uniques))
-        squares = np.bincount(codes, weights=loss**2, minlength=len(uniques))
+    for name in specs:
+        codes, labels = _spec_codes(frame, name, coded)
+        sizes = np.bincount(codes, minlength=len(labels))
+        sums = np.bincount(codes, weights=loss, minlength=len(labels))
+        squares = np.bincount(codes, weights=loss**2, minlength=len(labels))
         for code in np.nonzero((sizes >= min_size) & (n - sizes >= min_size))[0]:
             a_n, a_mean = sizes[code], sums[code] / sizes[code]
             b_n, b_mean = n - a_n, (total - sums[code]) / (n - sizes[code])
@@ -170,7 +180,7 @@ def find_worst_slices(
                 (a_var / a_n) ** 2 / (a_n - 1) + (b_var / b_n) ** 2 / (b_n - 1) + 1e-300
             )
             p = float(stats.t.sf(t, df)) if se > 0 else 1.0
-            candidates.append((name, str(uniques[int(code)]), int(a_n), a_mean, b_mean, p))
+            candidates.append((name, labels[int(code)], int(a_n), a_mean, b_mean, p))
     if not candidates:
         return []
     p_values = np.array([c[5] for c in candidates])
@@ -182,6 +192,22 @@ def find_worst_slices(
     ]
     findings.sort(key=lambda f: (f.adjusted_p_value, -f.loss))
     return findings[:top]
+
+
+def _spec_codes(
+    frame: pd.DataFrame,
+    spec: str,
+    cache: dict[str, tuple[npt.NDArray[np.int64], list[str]]] | None = None,
+) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """Codes of a slice spec: one column, or a crossing ``"a*b"`` of columns."""
+    parts = spec.split("*")
+    cache = cache if cache is not None else {}
+    codes, labels = cache.get(parts[0]) or slice_codes(frame[parts[0]])
+    for part in parts[1:]:
+        more, more_labels = cache.get(part) or slice_codes(frame[part])
+        codes = codes * len(more_labels) + more
+        labels = [f"{a} & {b}" for a in labels for b in more_labels]
+    return codes, labels
 
 
 def _holm(p_values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
