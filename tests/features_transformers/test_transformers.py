@@ -110,9 +110,7 @@ def test_cyclical_encoder_puts_midnight_next_to_2300() -> None:
 
 
 def test_time_encoder_reads_aware_timestamps() -> None:
-    frame = pd.DataFrame(
-        {"t": pd.to_datetime(["2024-03-04 00:00", "2024-03-10 18:00"], utc=True)}
-    )
+    frame = pd.DataFrame({"t": pd.to_datetime(["2024-03-04 00:00", "2024-03-10 18:00"], utc=True)})
     encoder = T.TimeEncoder(components=("hour", "day_of_week")).fit(frame)
     out = encoder.transform(frame)
     # 2024-03-04 is a Monday (weekday 0): sin 0, cos 1; Sunday 18h: hour angle 3/4 turn
@@ -120,7 +118,10 @@ def test_time_encoder_reads_aware_timestamps() -> None:
     np.testing.assert_allclose(out[1, :2], [-1, 0], atol=1e-12)
     np.testing.assert_allclose(out[1, 2:], [np.sin(2 * np.pi * 6 / 7), np.cos(2 * np.pi * 6 / 7)])
     assert list(encoder.get_feature_names_out()) == [
-        "t_hour_sin", "t_hour_cos", "t_day_of_week_sin", "t_day_of_week_cos"
+        "t_hour_sin",
+        "t_hour_cos",
+        "t_day_of_week_sin",
+        "t_day_of_week_cos",
     ]
 
 

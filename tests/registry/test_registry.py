@@ -67,13 +67,15 @@ def test_register_load_round_trip_with_everything_serving_needs(tracking, make_b
     # single-row serving straight from the native booster gives the same score
     row = loaded.encoder.transform(frame.head(1))
     assert loaded.booster.predict(row)[0] == pytest.approx(loaded.predict_scores(frame.head(1))[0])
-    assert [f["name"] for f in loaded.schema["features"]] == ["x1", "x2", "x3", "cat"]
+    assert [f["name"] for f in loaded.input_schema["features"]] == ["x1", "x2", "x3", "cat"]
+    assert sorted(loaded.schema.columns) == ["cat", "x1", "x2", "x3"]
     train_rows = frame.iloc[result.split.train]
-    assert loaded.profile["rows"] == len(train_rows)
-    assert loaded.profile["features"]["x1"]["mean"] == pytest.approx(train_rows.x1.mean())
-    assert loaded.profile["features"]["cat"]["shares"]["a"] == pytest.approx(
-        (train_rows.cat == "a").mean()
-    )
+    assert loaded.profile.rows == len(train_rows)
+    assert loaded.profile["x1"].mean == pytest.approx(train_rows.x1.mean())
+    assert loaded.profile["x2"].nulls == train_rows.x2.isna().sum()
+    assert loaded.profile["cat"].categories["a"] == (train_rows.cat == "a").sum()
+    scores = loaded.evaluation["score_profile"]["score_0"]
+    assert 0 < scores["quantiles"]["0.5"] < 1
     assert loaded.evaluation["metric"] == "average_precision"
     assert loaded.evaluation["baseline"]["kind"] == "baseline"
     prior = loaded.predict_baseline(frame.head(4))

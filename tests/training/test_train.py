@@ -93,7 +93,6 @@ def test_run_records_params_metrics_lineage_and_environment(tracking, make_binar
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"model", "record.json", "predictions.npy", "data.parquet"} <= artifacts
     import json
-
     from pathlib import Path
 
     record = json.loads(Path(client.download_artifacts(result.run_id, "record.json")).read_text())

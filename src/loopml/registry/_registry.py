@@ -293,7 +293,15 @@ class LoadedModel:
         return list(self.model.classes)
 
     @property
-    def schema(self) -> dict[str, Any]:
+    def schema(self) -> Any:
+        """The input columns as a ``loopml.data.Schema`` (for validators)."""
+        from loopml.data import Schema
+
+        return Schema.from_json(self.documents["data_schema"])
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        """The encoder's schema: columns, kinds (numeric / categorical) and categories."""
         return dict(self.documents["input_schema"])
 
     @property
@@ -305,8 +313,11 @@ class LoadedModel:
         return list(self.model.encoder.columns)
 
     @property
-    def profile(self) -> dict[str, Any]:
-        return dict(self.documents["profile"])
+    def profile(self) -> Any:
+        """The reference profile of the training rows (``loopml.data.Profile``)."""
+        from loopml.data import Profile
+
+        return Profile.from_json(self.documents["profile"])
 
     @property
     def evaluation(self) -> dict[str, Any]:

@@ -10,8 +10,10 @@ A model folder holds only formats that cannot run code when read:
 ``model.pkl``                 only when the user asked for pickle when saving; refused
                               on load unless the model is named in ``allow_pickle``
 ``input_schema.json``         the input columns, kinds and categories (the encoder)
+``data_schema.json``          the same columns as a ``loopml.data.Schema`` (for validators)
 ``baseline.json``             the fallback baseline, fitted
-``profile.json``              the reference profile of the training data
+``profile.json``              the reference profile of the training rows
+                              (``loopml.data.Profile``)
 ``evaluation.json``           metrics on validation and test, and the baseline's
 ``model.json``                task, classes, candidate name and parameters
 ``manifest.json``             SHA-256 of every file above
@@ -97,6 +99,7 @@ def save_model_dir(
     *,
     profile: dict[str, Any],
     evaluation: dict[str, Any],
+    data_schema: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     pickle: bool = False,
 ) -> dict[str, str]:
@@ -130,6 +133,8 @@ def save_model_dir(
     _write_json(folder / "input_schema.json", model.encoder.to_json())
     _write_json(folder / "baseline.json", baseline.to_json())
     _write_json(folder / "profile.json", profile)
+    if data_schema is not None:
+        _write_json(folder / "data_schema.json", data_schema)
     _write_json(folder / "evaluation.json", evaluation)
     files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST)
     hashes = {name: sha256_file(folder / name) for name in files}

@@ -39,7 +39,7 @@ from loopml.training._baselines import (
 from loopml.training._candidates import TrainedModel, check_candidates, fit_candidate
 from loopml.training._encoding import FeatureEncoder
 from loopml.training._metrics import check_metric, default_metric, evaluate, higher_is_better
-from loopml.training._profile import reference_profile, score_profile
+from loopml.training._profile import score_profile
 from loopml.training._tracking import Tracker, environment_record, git_record
 from loopml.training._tuning import TuningResult, cv_folds, tune_candidate
 
@@ -642,20 +642,21 @@ def _finish(
             _, test_X, _ = run.data.part("test")
             predictions = best[1].predict_matrix(test_X if len(test_X) else run.data.X[:0])
             np.save(folder / "predictions.npy", predictions, allow_pickle=False)
-            valid_frame, valid_X, valid_y = run.data.part("validation")
-            profile = reference_profile(run.data.part("train")[0], columns)
-            profile["scores"] = score_profile(best[1].predict_matrix(valid_X))
+            _, valid_X, _ = run.data.part("validation")
+            profile, data_schema = _reference(run.data.part("train")[0], columns)
             evaluation = {
                 "metric": run.metric,
                 "model": summary[best[0].name],
                 "baseline": summary[best_baseline[0].name],
                 "all": summary,
+                "score_profile": score_profile(best[1].predict_matrix(valid_X)),
             }
             save_model_dir(
                 best[1],
                 best_baseline[1],
                 folder / "model",
                 profile=profile,
+                data_schema=data_schema,
                 evaluation=evaluation,
                 extra={
                     "target": target,
@@ -704,6 +705,14 @@ def _finish(
         model_uri=model_uri,
         tuning=run.tuning,
     )
+
+
+def _reference(train_frame: pd.DataFrame, columns: list[str]) -> tuple[dict[str, Any], Any]:
+    """The reference profile and schema of the training rows, in loopml.data's formats."""
+    from loopml.data import infer_schema, profile
+
+    features = train_frame[columns]
+    return profile(features).to_json(), infer_schema(features).to_json()
 
 
 def _record(
