@@ -102,3 +102,19 @@ def test_a_json_lines_source_and_a_query(workspace: Workspace) -> None:
     assert snap.rows == 12 and snap.schema["time"] == "timestamp[us, tz=UTC]"
     query = SourceConfig(query="SELECT * FROM 'e.jsonl' WHERE id < 5", timestamp="time")
     assert ingest(workspace, "small", query).rows == 5
+
+
+def test_ingest_from_a_sqlalchemy_url(workspace: Workspace) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{workspace.root / 'shop.sqlite'}"
+    engine = sa.create_engine(url)
+    frame = _events(32)
+    frame.assign(time=frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")).to_sql(
+        "orders", engine, index=False
+    )
+    engine.dispose()
+    snap = ingest(workspace, "orders", SourceConfig(url=url, table="orders", timestamp="time"))
+    assert snap.rows == 32 and snap.schema["time"] == "timestamp[us, tz=UTC]"
+    assert snap.source.startswith("sqlite:///") and "(table orders)" in snap.source
+    assert load_snapshot(workspace, "orders")["id"].tolist() == list(range(32))
