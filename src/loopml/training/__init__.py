@@ -18,6 +18,7 @@ from loopml.training._metrics import METRICS, default_metric, evaluate, higher_i
 from loopml.training._reproduce import ReproductionReport, load_record, reproduce
 from loopml.training._tracking import open_client
 from loopml.training._train import ModelScore, TrainingResult, data_digest, train
+from loopml.training._workspace import get_run, list_runs, train_workspace, workspace_frame
 
 __all__ = [
     "CANDIDATES",
@@ -37,9 +38,13 @@ __all__ = [
     "data_digest",
     "default_metric",
     "evaluate",
+    "get_run",
     "higher_is_better",
+    "list_runs",
     "load_record",
     "open_client",
     "reproduce",
     "train",
+    "train_workspace",
+    "workspace_frame",
 ]
