@@ -33,6 +33,7 @@ _COMMAND_MODULES: list[str] = [
     "loopml.cli._serving",
     "loopml.cli._trainingdata",
     "loopml.cli._label",
+    "loopml.cli._training",
 ]
 
 
