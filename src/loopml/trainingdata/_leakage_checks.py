@@ -71,7 +71,8 @@ def _coarse(context: Context) -> bool:
     if "coarse" not in context.cache:
         sample = context.sample(context.train, 7, 100_000)
         context.cache["coarse"] = all(
-            sample[c].nunique() < COARSE_DISTINCT for c in context.features)
+            sample[c].nunique() < COARSE_DISTINCT for c in context.features
+        )
     result: bool = context.cache["coarse"]
     return result
 
@@ -79,7 +80,7 @@ def _coarse(context: Context) -> bool:
 @register("exact_duplicates")
 def _check_exact_duplicates(context: Context) -> list[LeakageFinding]:
     h_train, h_test = _row_hashes(context)
-    duplicated = np.isin(h_test, h_train)
+    duplicated = pd.Series(h_test).isin(h_train).to_numpy()
     context.cache["exact_in_test"] = duplicated
     count = int(duplicated.sum())
     if count == 0:
@@ -89,29 +90,40 @@ def _check_exact_duplicates(context: Context) -> list[LeakageFinding]:
     severity: Severity = "severe" if share >= DUPLICATE_SEVERE and not coarse else "warning"
     note = (
         " Every feature takes few distinct values, so some repeats happen by chance."
-        if coarse else ""
+        if coarse
+        else ""
     )
     rows = np.flatnonzero(duplicated)
-    return [LeakageFinding(
-        "exact_duplicates", severity,
-        f"{count} of {len(h_test)} test rows ({share:.2%}) repeat a training row exactly on "
-        f"the {len(context.features)} feature columns ({describe_rows(rows, 'test')}).{note}",
-        "deduplicate before splitting (or split by the entity that repeats) so the model is "
-        "not scored on rows it memorised",
-        rows=tuple(int(r) for r in rows[:10]), value=share, metric="share of test rows",
-    )]
+    return [
+        LeakageFinding(
+            "exact_duplicates",
+            severity,
+            f"{count} of {len(h_test)} test rows ({share:.2%}) repeat a training row exactly on "
+            f"the {len(context.features)} feature columns ({describe_rows(rows, 'test')}).{note}",
+            "deduplicate before splitting (or split by the entity that repeats) so the model is "
+            "not scored on rows it memorised",
+            rows=tuple(int(r) for r in rows[:10]),
+            value=share,
+            metric="share of test rows",
+        )
+    ]
 
 
 def _standardised(context: Context) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Numeric features scaled by the training mean and spread, as float32 (missing -> 0)."""
-    candidates = [c for c in context.features
-                  if pd.api.types.is_numeric_dtype(context.train[c].dtype)
-                  and not pd.api.types.is_bool_dtype(context.train[c].dtype)]
+    candidates = [
+        c
+        for c in context.features
+        if pd.api.types.is_numeric_dtype(context.train[c].dtype)
+        and not pd.api.types.is_bool_dtype(context.train[c].dtype)
+    ]
     spread = context.train[candidates].std()
     columns = [c for c in candidates if np.isfinite(spread[c]) and spread[c] > 0]
     if len(columns) < 3:
-        raise SkipCheck(f"needs >= 3 numeric features with spread, found {len(columns)}; "
-                        "exact duplicates cover the rest")
+        raise SkipCheck(
+            f"needs >= 3 numeric features with spread, found {len(columns)}; "
+            "exact duplicates cover the rest"
+        )
     mean = context.train[columns].mean().to_numpy(dtype=np.float32)
     scale = (1.0 / spread[columns]).to_numpy(dtype=np.float32)
     scaled = []
@@ -124,8 +136,12 @@ def _standardised(context: Context) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def _lsh_keys(
-    train: np.ndarray, test: np.ndarray, radius: float, rng: np.random.Generator,
-    tables: int, k: int,
+    train: np.ndarray,
+    test: np.ndarray,
+    radius: float,
+    rng: np.random.Generator,
+    tables: int,
+    k: int,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bucket keys of E2LSH: ``tables`` hash tables of ``k`` random projections each,
     projected in one matrix product (cells of width 4 x radius, random offsets)."""
@@ -139,7 +155,7 @@ def _lsh_keys(
         cells += offset
         codes = np.floor(cells, out=cells).astype(np.int64)
         for table in range(tables):
-            keys[side].append(codes[:, table * k:(table + 1) * k] @ mix)
+            keys[side].append(codes[:, table * k : (table + 1) * k] @ mix)
     return list(zip(keys[0], keys[1], strict=True))
 
 
@@ -183,8 +199,13 @@ def _check_near_duplicates(context: Context) -> list[LeakageFinding]:
     return _near_finding(near, partner, len(columns), skipped, tables)
 
 
-def _closest(train: np.ndarray, test: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
-             nearest: np.ndarray, partner: np.ndarray) -> None:
+def _closest(
+    train: np.ndarray,
+    test: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray],
+    nearest: np.ndarray,
+    partner: np.ndarray,
+) -> None:
     """Update each test row's nearest verified training row from candidate pairs."""
     q, t = pairs
     dist = np.sqrt(((test[q].astype(float) - train[t]) ** 2).sum(axis=1))
@@ -202,17 +223,22 @@ def _near_finding(
     share = count / len(near)
     rows = np.flatnonzero(near)
     pairs = ", ".join(f"{r}~{partner[r]}" for r in rows[:5])
-    return [LeakageFinding(
-        "near_duplicates", "severe" if share >= DUPLICATE_SEVERE else "warning",
-        f"{count} test rows ({share:.2%}) lie within {NEAR_TOLERANCE:g} standard deviations "
-        f"(RMS over {n_columns} numeric features) of a training row without being exact "
-        f"copies (test~train: {pairs}). Found with locality-sensitive hashing "
-        f"({tables - skipped} of {tables} tables); a pair can be missed, so this is a lower "
-        "bound.",
-        "remove near-copies (re-encoded, resized or re-sampled versions of one record) "
-        "before splitting, or split by the entity they come from",
-        rows=tuple(int(r) for r in rows[:10]), value=share, metric="share of test rows",
-    )]
+    return [
+        LeakageFinding(
+            "near_duplicates",
+            "severe" if share >= DUPLICATE_SEVERE else "warning",
+            f"{count} test rows ({share:.2%}) lie within {NEAR_TOLERANCE:g} standard deviations "
+            f"(RMS over {n_columns} numeric features) of a training row without being exact "
+            f"copies (test~train: {pairs}). Found with locality-sensitive hashing "
+            f"({tables - skipped} of {tables} tables); a pair can be missed, so this is a lower "
+            "bound.",
+            "remove near-copies (re-encoded, resized or re-sampled versions of one record) "
+            "before splitting, or split by the entity they come from",
+            rows=tuple(int(r) for r in rows[:10]),
+            value=share,
+            metric="share of test rows",
+        )
+    ]
 
 
 # -- identifiers, groups, time ---------------------------------------------------------------
@@ -225,14 +251,19 @@ def _check_id_overlap(context: Context) -> list[LeakageFinding]:
         shared = np.isin(context.test[column].to_numpy(), context.train[column].to_numpy())
         if shared.any():
             rows = np.flatnonzero(shared)
-            findings.append(LeakageFinding(
-                "id_overlap", "severe",
-                f"{len(rows)} test rows carry a '{column}' value that is also in train "
-                f"({describe_rows(rows, 'test')})",
-                "the same record is on both sides: deduplicate by this id before splitting",
-                columns=(column,), rows=tuple(int(r) for r in rows[:10]),
-                value=len(rows) / len(context.test), metric="share of test rows",
-            ))
+            findings.append(
+                LeakageFinding(
+                    "id_overlap",
+                    "severe",
+                    f"{len(rows)} test rows carry a '{column}' value that is also in train "
+                    f"({describe_rows(rows, 'test')})",
+                    "the same record is on both sides: deduplicate by this id before splitting",
+                    columns=(column,),
+                    rows=tuple(int(r) for r in rows[:10]),
+                    value=len(rows) / len(context.test),
+                    metric="share of test rows",
+                )
+            )
     findings.extend(_index_overlap(context))
     return findings
 
@@ -245,14 +276,19 @@ def _index_overlap(context: Context) -> list[LeakageFinding]:
     if not shared.any():
         return []
     rows = np.flatnonzero(shared)
-    return [LeakageFinding(
-        "id_overlap", "severe",
-        f"{len(rows)} test rows have an index label that is also in train "
-        f"({describe_rows(rows, 'test')}); they are likely the same rows",
-        "take train and test from one frame with disjoint positions (make_split does)",
-        columns=("<index>",), rows=tuple(int(r) for r in rows[:10]),
-        value=len(rows) / len(context.test), metric="share of test rows",
-    )]
+    return [
+        LeakageFinding(
+            "id_overlap",
+            "severe",
+            f"{len(rows)} test rows have an index label that is also in train "
+            f"({describe_rows(rows, 'test')}); they are likely the same rows",
+            "take train and test from one frame with disjoint positions (make_split does)",
+            columns=("<index>",),
+            rows=tuple(int(r) for r in rows[:10]),
+            value=len(rows) / len(context.test),
+            metric="share of test rows",
+        )
+    ]
 
 
 @register("group_overlap")
@@ -265,15 +301,20 @@ def _check_group_overlap(context: Context) -> list[LeakageFinding]:
         return []
     rows = np.flatnonzero(shared)
     groups = pd.unique(context.test[column].to_numpy()[shared])
-    return [LeakageFinding(
-        "group_overlap", "severe",
-        f"{len(groups)} '{column}' groups are on both sides, covering {len(rows)} test rows "
-        f"({len(rows) / len(context.test):.1%}); e.g. {', '.join(map(str, groups[:3]))}",
-        "split by group (make_split(by='group', group=...)) so the model is scored on groups "
-        "it has never seen",
-        columns=(column,), rows=tuple(int(r) for r in rows[:10]),
-        value=len(rows) / len(context.test), metric="share of test rows",
-    )]
+    return [
+        LeakageFinding(
+            "group_overlap",
+            "severe",
+            f"{len(groups)} '{column}' groups are on both sides, covering {len(rows)} test rows "
+            f"({len(rows) / len(context.test):.1%}); e.g. {', '.join(map(str, groups[:3]))}",
+            "split by group (make_split(by='group', group=...)) so the model is scored on groups "
+            "it has never seen",
+            columns=(column,),
+            rows=tuple(int(r) for r in rows[:10]),
+            value=len(rows) / len(context.test),
+            metric="share of test rows",
+        )
+    ]
 
 
 @register("temporal_overlap", "gap_shorter_than_horizon")
@@ -286,30 +327,42 @@ def _check_temporal(context: Context) -> list[LeakageFinding]:
     test_start, train_end = test_t.min(), train_t.max()
     if train_end >= test_start:
         late = np.flatnonzero((train_t >= test_start).to_numpy())
-        return [LeakageFinding(
-            "temporal_overlap", "severe",
-            f"{len(late)} training rows happen at or after the first test row "
-            f"({test_start.isoformat()}); train ends {train_end.isoformat()} "
-            f"({describe_rows(late, 'train')})",
-            "split by time (make_split(by='time', ...)) so training only sees the past",
-            columns=(column,), rows=tuple(int(r) for r in late[:10]), split="train",
-            value=len(late) / len(context.train), metric="share of train rows",
-        )]
+        return [
+            LeakageFinding(
+                "temporal_overlap",
+                "severe",
+                f"{len(late)} training rows happen at or after the first test row "
+                f"({test_start.isoformat()}); train ends {train_end.isoformat()} "
+                f"({describe_rows(late, 'train')})",
+                "split by time (make_split(by='time', ...)) so training only sees the past",
+                columns=(column,),
+                rows=tuple(int(r) for r in late[:10]),
+                split="train",
+                value=len(late) / len(context.train),
+                metric="share of train rows",
+            )
+        ]
     gap = (test_start - train_end).to_pytimedelta()
     horizon = context.label_horizon
     if horizon is None or gap >= horizon:
         return []
     close = np.flatnonzero((train_t > test_start - horizon).to_numpy())
-    return [LeakageFinding(
-        "gap_shorter_than_horizon", "severe",
-        f"the gap between train (ends {train_end.isoformat()}) and test (starts "
-        f"{test_start.isoformat()}) is {fmt_td(gap)}, shorter than the label horizon "
-        f"{fmt_td(horizon)}: the labels of {len(close)} training rows were decided inside the "
-        "test period",
-        f"split with gap='{fmt_td(horizon)}' or more",
-        columns=(column,), rows=tuple(int(r) for r in close[:10]), split="train",
-        value=gap / horizon, metric="gap / label horizon",
-    )]
+    return [
+        LeakageFinding(
+            "gap_shorter_than_horizon",
+            "severe",
+            f"the gap between train (ends {train_end.isoformat()}) and test (starts "
+            f"{test_start.isoformat()}) is {fmt_td(gap)}, shorter than the label horizon "
+            f"{fmt_td(horizon)}: the labels of {len(close)} training rows were decided inside the "
+            "test period",
+            f"split with gap='{fmt_td(horizon)}' or more",
+            columns=(column,),
+            rows=tuple(int(r) for r in close[:10]),
+            split="train",
+            value=gap / horizon,
+            metric="gap / label horizon",
+        )
+    ]
 
 
 @register("feature_after_prediction_time")
@@ -325,16 +378,22 @@ def _check_feature_times(context: Context) -> list[LeakageFinding]:
             known = nanos(utc_column(frame, time_column, what=f"check_leakage ({split})"))
             late = np.flatnonzero(known > when)
             if len(late):
-                findings.append(LeakageFinding(
-                    "feature_after_prediction_time", "severe",
-                    f"'{feature}' was known (per '{time_column}') after the prediction time "
-                    f"'{context.prediction_time}' in {len(late)} {split} rows "
-                    f"({describe_rows(late, split)})",
-                    "join features point-in-time (as of the prediction time), never the "
-                    "latest value",
-                    columns=(feature,), rows=tuple(int(r) for r in late[:10]), split=split,
-                    value=len(late) / len(frame), metric=f"share of {split} rows",
-                ))
+                findings.append(
+                    LeakageFinding(
+                        "feature_after_prediction_time",
+                        "severe",
+                        f"'{feature}' was known (per '{time_column}') after the prediction time "
+                        f"'{context.prediction_time}' in {len(late)} {split} rows "
+                        f"({describe_rows(late, split)})",
+                        "join features point-in-time (as of the prediction time), never the "
+                        "latest value",
+                        columns=(feature,),
+                        rows=tuple(int(r) for r in late[:10]),
+                        split=split,
+                        value=len(late) / len(frame),
+                        metric=f"share of {split} rows",
+                    )
+                )
     return findings
 
 
@@ -348,10 +407,26 @@ def _label_sample(context: Context) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         if train[context.target].nunique() < 2:
             raise SkipCheck("the training label has a single value")
         kind = target_kind(train[context.target])
-        context.cache["label_sample"] = (
-            context.sample(train, 1), context.sample(test, 2), kind
-        )
+        context.cache["label_sample"] = (context.sample(train, 1), context.sample(test, 2), kind)
     result: tuple[pd.DataFrame, pd.DataFrame, str] = context.cache["label_sample"]
+    return result
+
+
+def _labels(context: Context) -> tuple[np.ndarray, np.ndarray]:
+    """The sampled labels: floats for regression, shared integer codes for classes."""
+    if "labels" not in context.cache:
+        train, test, kind = _label_sample(context)
+        if kind == "regression":
+            pair = (
+                train[context.target].to_numpy(dtype=float),
+                test[context.target].to_numpy(dtype=float),
+            )
+        else:
+            both = pd.concat([train[context.target], test[context.target]])
+            codes, _ = pd.factorize(both.astype("string"))
+            pair = (codes[: len(train)], codes[len(train) :])
+        context.cache["labels"] = pair
+    result: tuple[np.ndarray, np.ndarray] = context.cache["labels"]
     return result
 
 
@@ -365,55 +440,67 @@ def _sample_note(context: Context, train: pd.DataFrame, test: pd.DataFrame) -> s
         n_pos = int(y.value_counts().iloc[-1])
         n_neg = len(y) - n_pos
         se = float(np.sqrt((n_pos + n_neg + 1) / (12.0 * max(n_pos, 1) * max(n_neg, 1))))
-    return (f" Measured on a uniform sample of {len(train):,} train and {len(test):,} test "
-            f"rows (standard error about {se:.3f}).")
-
-
-def _label(frame: pd.DataFrame, target: str, kind: str) -> np.ndarray:
-    values = frame[target]
-    if kind == "regression":
-        return values.to_numpy(dtype=float)
-    return values.astype("string").to_numpy(dtype=object)
+    return (
+        f" Measured on a uniform sample of {len(train):,} train and {len(test):,} test "
+        f"rows (standard error about {se:.3f})."
+    )
 
 
 @register("single_feature_predicts_label", "feature_power_shift")
 def _check_single_feature(context: Context) -> list[LeakageFinding]:
     train, test, kind = _label_sample(context)
-    y_train, y_test = (_label(f, context.target, kind) for f in (train, test))
+    y_train, y_test = _labels(context)
     metric = "|Spearman rho|" if kind == "regression" else "AUC"
     findings = []
     for column in context.features:
         p_train, p_test = feature_power(
-            train[column], y_train, test[column], y_test, kind, context.rng(3),  # type: ignore[arg-type]
+            train[column],
+            y_train,
+            test[column],
+            y_test,
+            kind,
+            context.rng(3),  # type: ignore[arg-type]
         )
         if np.isnan(p_train) and np.isnan(p_test):
             continue
         if np.nanmax([p_train, p_test]) >= FEATURE_AUC_SEVERE:
-            findings.append(_perfect_feature(column, p_train, p_test, metric, context, train,
-                                             test))
+            findings.append(_perfect_feature(column, p_train, p_test, metric, context, train, test))
         elif abs(p_train - p_test) >= POWER_SHIFT and len(test) >= 200:
-            findings.append(LeakageFinding(
-                "feature_power_shift", "warning",
-                f"'{column}' alone predicts the label with {metric} {p_train:.3f} in train but "
-                f"{p_test:.3f} in test.{_sample_note(context, train, test)}",
-                "find out why: a feature filled in after the label in one period, a changed "
-                "pipeline, or genuine drift (then consider a time-aware model)",
-                columns=(column,), value=float(p_train - p_test), metric=f"{metric} change",
-            ))
+            findings.append(
+                LeakageFinding(
+                    "feature_power_shift",
+                    "warning",
+                    f"'{column}' alone predicts the label with {metric} {p_train:.3f} in train but "
+                    f"{p_test:.3f} in test.{_sample_note(context, train, test)}",
+                    "find out why: a feature filled in after the label in one period, a changed "
+                    "pipeline, or genuine drift (then consider a time-aware model)",
+                    columns=(column,),
+                    value=float(p_train - p_test),
+                    metric=f"{metric} change",
+                )
+            )
     return findings
 
 
 def _perfect_feature(
-    column: str, p_train: float, p_test: float, metric: str, context: Context,
-    train: pd.DataFrame, test: pd.DataFrame,
+    column: str,
+    p_train: float,
+    p_test: float,
+    metric: str,
+    context: Context,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
 ) -> LeakageFinding:
     return LeakageFinding(
-        "single_feature_predicts_label", "severe",
+        "single_feature_predicts_label",
+        "severe",
         f"'{column}' alone predicts '{context.target}' almost perfectly: {metric} "
         f"{p_train:.3f} in train, {p_test:.3f} in test.{_sample_note(context, train, test)}",
         "check how the column is produced; a value computed from the label or recorded after "
         "the outcome must be removed (acknowledge it only if it will exist at prediction time)",
-        columns=(column,), value=float(np.nanmax([p_train, p_test])), metric=metric,
+        columns=(column,),
+        value=float(np.nanmax([p_train, p_test])),
+        metric=metric,
     )
 
 
@@ -426,8 +513,9 @@ def _identifier_columns(context: Context) -> dict[str, str]:
         dtype = context.train[column].dtype
         if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
             kinds[column] = "date"
-        elif (column in context.id_columns or column == context.group
-              or _ID_NAME.search(str(column))):
+        elif (
+            column in context.id_columns or column == context.group or _ID_NAME.search(str(column))
+        ):
             kinds[column] = "identifier"
     for name in (context.timestamp, context.prediction_time, *context.feature_times.values()):
         if name is not None:
@@ -441,11 +529,16 @@ def _check_identifiers(context: Context) -> list[LeakageFinding]:
     if not kinds:
         raise SkipCheck("no identifier or date columns")
     train, test, kind = _label_sample(context)
-    y_train, y_test = (_label(f, context.target, kind) for f in (train, test))
+    y_train, y_test = _labels(context)
     findings = []
     for column, role in kinds.items():
         p_train, _ = feature_power(
-            train[column], y_train, test[column], y_test, kind, context.rng(4),  # type: ignore[arg-type]
+            train[column],
+            y_train,
+            test[column],
+            y_test,
+            kind,
+            context.rng(4),  # type: ignore[arg-type]
         )
         finding = _identifier_finding(column, role, p_train, kind, context, train, test)
         if finding is not None:
@@ -454,53 +547,73 @@ def _check_identifiers(context: Context) -> list[LeakageFinding]:
 
 
 def _identifier_finding(
-    column: str, role: str, power: float, kind: str, context: Context,
-    train: pd.DataFrame, test: pd.DataFrame,
+    column: str,
+    role: str,
+    power: float,
+    kind: str,
+    context: Context,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
 ) -> LeakageFinding | None:
-    warn, severe = (ID_RHO_WARN, ID_RHO_SEVERE) if kind == "regression" else (
-        ID_AUC_WARN, ID_AUC_SEVERE)
+    warn, severe = (
+        (ID_RHO_WARN, ID_RHO_SEVERE) if kind == "regression" else (ID_AUC_WARN, ID_AUC_SEVERE)
+    )
     if not power >= warn:
         return None
     severity: Severity = "severe" if role == "identifier" and power >= severe else "warning"
     metric = "|Spearman rho|" if kind == "regression" else "AUC"
     return LeakageFinding(
-        "identifier_predicts_label", severity,
+        "identifier_predicts_label",
+        severity,
         f"the {role} column '{column}' predicts '{context.target}' with {metric} {power:.3f} "
         f"in train; {'ids' if role == 'identifier' else 'dates'} should carry no signal."
         f"{_sample_note(context, train, test)}",
         "find how ids or dates were assigned (e.g. positives collected in a later batch); drop "
-        "the column from the features and split by it" if role == "identifier" else
-        "a date that predicts the label means a trend or a collection artefact: split by time "
+        "the column from the features and split by it"
+        if role == "identifier"
+        else "a date that predicts the label means a trend or a collection artefact: split by time "
         "and keep raw dates out of the features",
-        columns=(column,), value=float(power), metric=metric,
+        columns=(column,),
+        value=float(power),
+        metric=metric,
     )
 
 
 @register("conflicting_labels")
 def _check_conflicting_labels(context: Context) -> list[LeakageFinding]:
     h_train, h_test = _row_hashes(context)
-    hashes = np.r_[h_train, h_test]
+    hashes = pd.Series(np.r_[h_train, h_test])
+    repeated = hashes.duplicated(keep=False).to_numpy()  # only repeated rows can conflict
     labels = pd.concat([context.train[context.target], context.test[context.target]])
-    frame = pd.DataFrame({"h": hashes, "y": labels.astype("string").to_numpy()})
-    distinct = frame.groupby("h")["y"].transform("nunique").to_numpy()
-    conflict = distinct > 1
+    codes, _ = pd.factorize(labels.iloc[np.flatnonzero(repeated)].astype("string"))
+    frame = pd.DataFrame({"h": hashes.to_numpy()[repeated], "y": codes})
+    conflict = np.zeros(len(hashes), dtype=bool)
+    conflict[repeated] = frame.groupby("h")["y"].transform("nunique").to_numpy() > 1
     if not conflict.any():
         return []
     fine = not _coarse(context)
     rows = np.flatnonzero(conflict[: len(h_train)])
-    test_rows = np.flatnonzero(conflict[len(h_train):])
-    return [LeakageFinding(
-        "conflicting_labels", "warning" if fine else "info",
-        f"{int(conflict.sum())} rows ({conflict.mean():.2%}) share identical features with a "
-        f"row of another label ({len(rows)} in train, {len(test_rows)} in test)."
-        + ("" if fine else " Every feature takes few distinct values, so rows that look "
-           "identical but differ in label are expected."),
-        "check the labelling of these rows (duplicates labelled twice, label noise) or add a "
-        "feature that tells them apart",
-        rows=tuple(int(r) for r in (test_rows if len(test_rows) else rows)[:10]),
-        split="test" if len(test_rows) else "train",
-        value=float(conflict.mean()), metric="share of all rows",
-    )]
+    test_rows = np.flatnonzero(conflict[len(h_train) :])
+    return [
+        LeakageFinding(
+            "conflicting_labels",
+            "warning" if fine else "info",
+            f"{int(conflict.sum())} rows ({conflict.mean():.2%}) share identical features with a "
+            f"row of another label ({len(rows)} in train, {len(test_rows)} in test)."
+            + (
+                ""
+                if fine
+                else " Every feature takes few distinct values, so rows that look "
+                "identical but differ in label are expected."
+            ),
+            "check the labelling of these rows (duplicates labelled twice, label noise) or add a "
+            "feature that tells them apart",
+            rows=tuple(int(r) for r in (test_rows if len(test_rows) else rows)[:10]),
+            split="test" if len(test_rows) else "train",
+            value=float(conflict.mean()),
+            metric="share of all rows",
+        )
+    ]
 
 
 @register("label_only_in_test", "category_only_in_test")
@@ -510,15 +623,20 @@ def _check_unseen(context: Context) -> list[LeakageFinding]:
         unseen = _unseen(context.train[context.target], context.test[context.target])
         if len(unseen):
             values = pd.unique(context.test[context.target].to_numpy()[unseen])
-            findings.append(LeakageFinding(
-                "label_only_in_test", "severe",
-                f"label value(s) {', '.join(map(repr, values[:5]))} of '{context.target}' "
-                f"appear in {len(unseen)} test rows but never in train",
-                "the model cannot predict a class it never saw: split stratified, or drop the "
-                "class from the evaluation",
-                columns=(context.target,), rows=tuple(int(r) for r in unseen[:10]),
-                value=len(unseen) / len(context.test), metric="share of test rows",
-            ))
+            findings.append(
+                LeakageFinding(
+                    "label_only_in_test",
+                    "severe",
+                    f"label value(s) {', '.join(map(repr, values[:5]))} of '{context.target}' "
+                    f"appear in {len(unseen)} test rows but never in train",
+                    "the model cannot predict a class it never saw: split stratified, or drop the "
+                    "class from the evaluation",
+                    columns=(context.target,),
+                    rows=tuple(int(r) for r in unseen[:10]),
+                    value=len(unseen) / len(context.test),
+                    metric="share of test rows",
+                )
+            )
     for column in context.features:
         if numeric_view(context.train[column].iloc[:0]) is not None:
             continue
@@ -529,9 +647,14 @@ def _check_unseen(context: Context) -> list[LeakageFinding]:
 
 
 def _unseen(train: pd.Series, test: pd.Series) -> np.ndarray:
-    seen = pd.unique(train.dropna().astype("string").to_numpy())
-    values = test.astype("string")
-    return np.flatnonzero((~values.isin(seen) & values.notna()).to_numpy())
+    """Positions of test values never seen in train (compared as text if the types differ)."""
+    same = train.dtype == test.dtype or (
+        isinstance(train.dtype, pd.CategoricalDtype) and isinstance(test.dtype, pd.CategoricalDtype)
+    )
+    if not same:
+        train, test = train.astype("string"), test.astype("string")
+    seen = train.dropna().unique()
+    return np.flatnonzero((~test.isin(seen) & test.notna()).to_numpy())
 
 
 def _unseen_category(context: Context, column: str) -> LeakageFinding | None:
@@ -541,13 +664,16 @@ def _unseen_category(context: Context, column: str) -> LeakageFinding | None:
     share = len(unseen) / len(context.test)
     values = pd.unique(context.test[column].astype("string").to_numpy()[unseen])
     return LeakageFinding(
-        "category_only_in_test", "warning" if share >= UNSEEN_CATEGORY_WARN else "info",
+        "category_only_in_test",
+        "warning" if share >= UNSEEN_CATEGORY_WARN else "info",
         f"{len(values)} categories of '{column}' appear only in test, in {len(unseen)} test "
         f"rows ({share:.2%}); e.g. {', '.join(map(repr, values[:3]))}",
         "make sure the encoder maps unseen categories to a shared 'other' bucket, and check "
         "whether the split separates a population the model never trained on",
-        columns=(column,), rows=tuple(int(r) for r in unseen[:10]),
-        value=share, metric="share of test rows",
+        columns=(column,),
+        rows=tuple(int(r) for r in unseen[:10]),
+        value=share,
+        metric="share of test rows",
     )
 
 
@@ -567,16 +693,21 @@ def _check_domain_classifier(context: Context) -> list[LeakageFinding]:
     if not value >= DOMAIN_AUC_WARN:
         return []
     top = sorted(gains.items(), key=lambda kv: -kv[1])[:3]
-    return [LeakageFinding(
-        "domain_classifier", "warning",
-        f"a classifier tells train from test with cross-fitted AUC {value:.3f} (on {len(train):,}"
-        f" + {len(test):,} rows); the columns that separate them most: "
-        + ", ".join(f"'{c}' ({g:.0%})" for c, g in top),
-        "the two sides come from different distributions: if the split was meant to be random "
-        "it is not; if it is a time split, consider importance weights "
-        "(loopml.trainingdata.importance_weights) and monitor these columns",
-        columns=tuple(c for c, _ in top), value=value, metric="AUC",
-    )]
+    return [
+        LeakageFinding(
+            "domain_classifier",
+            "warning",
+            f"a classifier tells train from test with cross-fitted AUC {value:.3f} (on {len(train):,}"
+            f" + {len(test):,} rows); the columns that separate them most: "
+            + ", ".join(f"'{c}' ({g:.0%})" for c, g in top),
+            "the two sides come from different distributions: if the split was meant to be random "
+            "it is not; if it is a time split, consider importance weights "
+            "(loopml.trainingdata.importance_weights) and monitor these columns",
+            columns=tuple(c for c, _ in top),
+            value=value,
+            metric="AUC",
+        )
+    ]
 
 
 @register("fitted_before_split")
@@ -596,25 +727,36 @@ def _fitted_on_more(name: str, transformer: Any, context: Context) -> LeakageFin
     n_train = len(context.train)
     if seen is not None and int(np.max(seen)) > n_train:
         return _fit_finding(
-            name, f"saw {int(np.max(seen)):,} rows when fitted but the training split has "
-            f"{n_train:,}", float(np.max(seen)) / n_train,
+            name,
+            f"saw {int(np.max(seen)):,} rows when fitted but the training split has {n_train:,}",
+            float(np.max(seen)) / n_train,
         )
     verdict = _refit_verdict(transformer, context)
     if verdict is None or verdict == "train":
         return None
-    where = ("train and test together" if verdict == "train+test"
-             else "rows other than the training split")
-    return _fit_finding(name, f"holds statistics that a fit on the training split does not "
-                        f"reproduce; they match a fit on {where}", None)
+    where = (
+        "train and test together"
+        if verdict == "train+test"
+        else "rows other than the training split"
+    )
+    return _fit_finding(
+        name,
+        f"holds statistics that a fit on the training split does not "
+        f"reproduce; they match a fit on {where}",
+        None,
+    )
 
 
 def _fit_finding(name: str, detail: str, value: float | None) -> LeakageFinding:
     return LeakageFinding(
-        "fitted_before_split", "severe",
+        "fitted_before_split",
+        "severe",
         f"transformer '{name}' {detail}: its statistics include rows it is evaluated on",
         "fit every transformer inside the training split only (put it in the model pipeline "
         "and fit after make_split)",
-        columns=(name,), value=value, metric="rows seen / training rows",
+        columns=(name,),
+        value=value,
+        metric="rows seen / training rows",
     )
 
 
@@ -623,7 +765,8 @@ def _refit_verdict(transformer: Any, context: Context) -> str | None:
     from sklearn.base import clone
 
     columns = list(getattr(transformer, "feature_names_in_", [])) or [
-        c for c in context.features if pd.api.types.is_numeric_dtype(context.train[c].dtype)]
+        c for c in context.features if pd.api.types.is_numeric_dtype(context.train[c].dtype)
+    ]
     try:
         fitted = _fitted_state(transformer)
         on_train = _fitted_state(clone(transformer).fit(context.train[columns]))

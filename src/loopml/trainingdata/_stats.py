@@ -9,6 +9,7 @@ import pandas as pd
 
 __all__ = [
     "auc",
+    "average_ranks",
     "domain_scores",
     "feature_power",
     "model_matrix",
@@ -28,28 +29,42 @@ def target_kind(values: pd.Series) -> TargetKind:
     return "binary" if clean.nunique() <= 2 else "multiclass"
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank (scipy's ``rankdata``, faster: an
+    unstable sort is enough because tied values get one rank anyway).
+
+    >>> average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist()
+    [3.5, 1.0, 3.5, 2.0]
+    """
+    order = np.argsort(values)
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(ordered)] - 1
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + ends) / 2.0 + 1.0)[np.cumsum(first) - 1]
+    return ranks
+
+
 def auc(score: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve by the rank-sum formula (ties get average ranks).
 
     >>> round(auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])), 2)
     0.75
     """
-    from scipy.stats import rankdata
-
     positive = np.asarray(positive, dtype=bool)
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = rankdata(score)
+    ranks = average_ranks(np.asarray(score, dtype=float))
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rank correlation (nan when either side is constant)."""
-    from scipy.stats import rankdata
-
-    rx, ry = rankdata(x), rankdata(y)
+    rx = average_ranks(np.asarray(x, dtype=float))
+    ry = average_ranks(np.asarray(y, dtype=float))
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
@@ -172,8 +187,12 @@ def domain_scores(
     gains = np.zeros(len(columns))
     for k in (0, 1):
         settings: dict[str, Any] = {
-            "n_estimators": 60, "num_leaves": 15, "learning_rate": 0.1, "min_child_samples": 20,
-            "colsample_bytree": 0.8, **(params or {}),
+            "n_estimators": 60,
+            "num_leaves": 15,
+            "learning_rate": 0.1,
+            "min_child_samples": 20,
+            "colsample_bytree": 0.8,
+            **(params or {}),
         }
         model = lgb.LGBMClassifier(
             subsample=0.8, subsample_freq=1, random_state=seed, n_jobs=1, verbose=-1, **settings
