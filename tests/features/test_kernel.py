@@ -52,7 +52,7 @@ def _split(events: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
     return [events.iloc[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_events(), st.lists(st.integers(0, 100), max_size=4),
        st.lists(st.integers(-60, 1500), min_size=1, max_size=12), st.booleans())
 def test_kernel_equals_batch_sql(
@@ -126,9 +126,9 @@ def test_bad_parameters_and_inputs_are_clear_errors() -> None:
 
 
 @pytest.mark.slow
-def test_throughput_stays_in_the_hundreds_of_thousands_of_events_per_second() -> None:
-    """The target is 200k events/s (benchmarks/point_in_time.py reports the figure); this
-    floor is half of it, so that a shared CI machine under load does not fail it."""
+def test_throughput_is_at_least_200k_events_per_cpu_second() -> None:
+    """The target is 200k events/s. CPU time, not wall time, so that other jobs on a shared
+    machine do not decide the result (benchmarks/point_in_time.py reports wall time)."""
     rng = np.random.default_rng(7)
     n = 400_000
     events = pd.DataFrame({
@@ -140,11 +140,11 @@ def test_throughput_stays_in_the_hundreds_of_thousands_of_events_per_second() ->
     aggregations = [Aggregation("amount", ["count", "sum", "mean", "max", "stddev"],
                                 ["1h", "1d", "7d"])]
     kernel = StreamingAggregator(aggregations, keys="user", timestamp="at")
-    start = time.perf_counter()
+    start = time.process_time()
     for offset in range(0, n, 50_000):  # update, then read every touched entity's features
         batch = events.iloc[offset:offset + 50_000]
         kernel.update(batch)
         touched = pd.DataFrame({"user": batch["user"].unique()}).assign(ts=batch["at"].max())
         kernel.query(touched, timestamp="ts")  # as of the newest event seen
-    rate = n / (time.perf_counter() - start)
-    assert rate >= 100_000, f"{rate:,.0f} events/s"
+    rate = n / (time.process_time() - start)
+    assert rate >= 200_000, f"{rate:,.0f} events per CPU second"

@@ -137,7 +137,7 @@ def test_redis_dying_mid_write_raises_and_leaves_no_partial_batch(
         store = RedisOnlineStore(f"redis://127.0.0.1:{port}/0", namespace="crash", timeout=10)
         first = pd.DataFrame({"id": np.arange(1000), "at": T0, "x": 1.0})
         assert store.write("v", first, keys="id", event_timestamp="at") == 1000
-        n = 300_000
+        n = 150_000
         second = pd.DataFrame({"id": np.arange(n), "at": T0 + pd.Timedelta(hours=1), "x": 2.0})
         errors: list[BaseException] = []
 
@@ -149,7 +149,7 @@ def test_redis_dying_mid_write_raises_and_leaves_no_partial_batch(
 
         thread = threading.Thread(target=write)
         thread.start()
-        time.sleep(0.4)  # the batch is being sent or run by now
+        time.sleep(0.2)  # the batch is being encoded, sent or run by now
         server.kill()
         server.wait()
         thread.join(timeout=60)

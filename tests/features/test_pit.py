@@ -60,7 +60,7 @@ def _frames(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     return entities, features, ttl
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_frames(), st.booleans())
 def test_matches_brute_force_for_any_frames(
     frames: tuple[pd.DataFrame, pd.DataFrame, str | None], use_created: bool
