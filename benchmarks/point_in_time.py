@@ -261,7 +261,9 @@ def online_reads(users: int, reads: int = 5000) -> dict[str, Any]:
     for name, make in stores:
         store = make()
         store.delete_view("users")
-        store.write("users", frame, keys="user_id", event_timestamp="at")
+        for start in range(0, users, 50_000):  # batches the size materialize writes
+            store.write("users", frame.iloc[start:start + 50_000], keys="user_id",
+                        event_timestamp="at")
         timings = np.empty(reads)
         for k, entity in enumerate(ids):
             start = time.perf_counter()

@@ -161,23 +161,28 @@ def _frame(columns: dict[str, Any]) -> pd.DataFrame:
 def _asof_rows(
     left: pd.DataFrame, right: pd.DataFrame, keys: list[str], has_created: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions in ``right`` (``-1`` for none) and the matched feature times."""
+    """Row positions in ``right`` (``-1`` for none) and the matched feature times.
+
+    ASOF picks any row among ties on (keys, time). The query also returns every *other*
+    row with the same keys and time as a match (about as many as there are duplicate
+    timestamps), and NumPy re-decides those matches: latest created, then last row.
+    """
     quoted = [_quote(k) for k in keys]
-    order = f"(r.{_CREATED}, r.{_ROW})" if has_created else f"r.{_ROW}"
     on = " AND ".join(f"l.{k} = r.{k}" for k in quoted)
     same = " AND ".join(f"a.{k} = r.{k}" for k in quoted)
     picked = ", ".join(f"l.{k}" for k in quoted)
-    # ASOF picks any row among ties on (keys, time); the second step re-decides every
-    # matched row among all rows with its keys and time: latest created, then last row.
+    created = f"r.{_CREATED}" if has_created else "0::BIGINT"
     sql = f"""
         WITH r AS (SELECT * FROM right_frame WHERE {_TIME} <> {_NAT}),
         a AS (
-            SELECT l.{_ROW} AS l_row, {picked}, r.{_TIME} AS r_time
+            SELECT l.{_ROW} AS l_row, {picked}, r.{_TIME} AS r_time, r.{_ROW} AS r_row,
+                   {created} AS r_created
             FROM left_frame AS l ASOF LEFT JOIN r ON {on} AND l.{_TIME} >= r.{_TIME}
         )
-        SELECT a.l_row, arg_max(r.{_ROW}, {order}) AS r_row, any_value(a.r_time) AS r_time
-        FROM a LEFT JOIN r ON {same} AND a.r_time = r.{_TIME}
-        GROUP BY a.l_row
+        SELECT l_row, r_row, r_created, r_time, FALSE AS other FROM a
+        UNION ALL
+        SELECT a.l_row, r.{_ROW}, {created}, a.r_time, TRUE
+        FROM a JOIN r ON {same} AND a.r_time = r.{_TIME} AND r.{_ROW} <> a.r_row
     """
     connection = cursor()
     try:
@@ -186,18 +191,36 @@ def _asof_rows(
         result = connection.sql(sql).fetchnumpy()
     finally:
         connection.close()
-    index = np.full(len(left), -1, dtype=np.int64)
-    times = np.zeros(len(left), dtype=np.int64)
-    rows = np.asarray(result["l_row"], dtype=np.int64)
-    matched = _numpy_ints(result["r_row"])
-    index[rows] = matched
-    times[rows] = _numpy_ints(result["r_time"])
+    return _resolve_ties(len(left), result)
+
+
+def _resolve_ties(n: int, result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    other = np.asarray(result["other"], dtype=bool)
+    l_row = np.asarray(result["l_row"], dtype=np.int64)
+    r_row = _numpy_ints(result["r_row"])
+    made = _numpy_ints(result["r_created"], missing=_NAT)
+    index = np.full(n, -1, dtype=np.int64)
+    times = np.zeros(n, dtype=np.int64)
+    created = np.full(n, _NAT, dtype=np.int64)
+    base = ~other
+    index[l_row[base]] = r_row[base]
+    times[l_row[base]] = _numpy_ints(result["r_time"])[base]
+    created[l_row[base]] = made[base]
+    if other.any():
+        rows, cand, cand_made = l_row[other], r_row[other], made[other]
+        order = np.lexsort((cand, cand_made, rows))  # the best candidate of a row comes last
+        rows, cand, cand_made = rows[order], cand[order], cand_made[order]
+        last = np.ones(len(rows), dtype=bool)
+        last[:-1] = rows[1:] != rows[:-1]
+        rows, cand, cand_made = rows[last], cand[last], cand_made[last]
+        better = (cand_made > created[rows]) | ((cand_made == created[rows]) & (cand > index[rows]))
+        index[rows[better]] = cand[better]
     return index, times
 
 
-def _numpy_ints(values: Any) -> np.ndarray:
+def _numpy_ints(values: Any, missing: int = -1) -> np.ndarray:
     if isinstance(values, np.ma.MaskedArray):
-        return values.filled(-1).astype(np.int64)
+        return values.filled(missing).astype(np.int64)
     return np.asarray(values, dtype=np.int64)
 
 
@@ -323,8 +346,14 @@ def _kind(series: pd.Series) -> str:
         return "str"
     if pd.api.types.is_object_dtype(dtype):
         inferred = pd.api.types.infer_dtype(series, skipna=True)
-        return {"integer": "int", "floating": "float", "string": "str", "boolean": "bool",
-                "empty": "str", "mixed-integer-float": "float"}.get(inferred, "other")
+        return {
+            "integer": "int",
+            "floating": "float",
+            "string": "str",
+            "boolean": "bool",
+            "empty": "str",
+            "mixed-integer-float": "float",
+        }.get(inferred, "other")
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "time"
     return "other"
