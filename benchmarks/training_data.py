@@ -53,20 +53,33 @@ def bench_leakage(train_rows: int) -> dict[str, float]:
     test_rows = train_rows // 5
     frame = generate(train_rows + test_rows)
     train, test = frame.iloc[:train_rows], frame.iloc[train_rows:]
-    print(f"\n== leakage checks: train {len(train):,} x 30 features, test {len(test):,} rows "
-          "(clean time split) ==")
+    print(
+        f"\n== leakage checks: train {len(train):,} x 30 features, test {len(test):,} rows "
+        "(clean time split) =="
+    )
     started, cpu = time.perf_counter(), time.process_time()
-    report = check_leakage(train, test, target="y", timestamp="event_time",
-                           id_columns=["event_id"], label_horizon="0s", seed=0)
+    report = check_leakage(
+        train,
+        test,
+        target="y",
+        timestamp="event_time",
+        id_columns=["event_id"],
+        label_horizon="0s",
+        seed=0,
+    )
     total, cpu = time.perf_counter() - started, time.process_time() - cpu
     for name, seconds in sorted(report.timings.items(), key=lambda kv: -kv[1]):
         skipped = f"  (skipped: {report.skipped[name]})" if name in report.skipped else ""
         print(f"  {name:32s} {seconds:7.2f} s  {seconds / total:6.1%}{skipped}")
     print(f"  {'total':32s} {total:7.2f} s   (target < 20 s: {total / 20:.2f}x of the limit)")
-    print(f"  process CPU time {cpu:.2f} s; load average of the machine during the run "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs share them)")
-    print(f"  findings: {len(report.findings)} "
-          f"({', '.join(f.check for f in report.findings) or 'none, as expected'})")
+    print(
+        f"  process CPU time {cpu:.2f} s; load average of the machine during the run "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs share them)"
+    )
+    print(
+        f"  findings: {len(report.findings)} "
+        f"({', '.join(f.check for f in report.findings) or 'none, as expected'})"
+    )
     print(f"  peak RSS so far: {_peak_rss_mb():,.0f} MB")
     return {"total_s": total, **report.timings}
 
@@ -92,10 +105,14 @@ def bench_reservoir(items: int, k: int = 1000) -> None:
         print(f"  Algorithm {method}: {draws:>12,} random draws  {seconds:7.3f} s")
     ratio_draws = results["R"][0] / results["L"][0]
     ratio_time = results["R"][1] / results["L"][1]
-    print(f"  L draws {ratio_draws:,.0f}x fewer numbers than R (theory 3k(1+ln(N/k)) = "
-          f"{expected:,.0f}) and runs {ratio_time:.1f}x faster")
-    print("  (R is vectorised with NumPy here: one draw per item, in C; a pure-Python R would "
-          "be far slower)")
+    print(
+        f"  L draws {ratio_draws:,.0f}x fewer numbers than R (theory 3k(1+ln(N/k)) = "
+        f"{expected:,.0f}) and runs {ratio_time:.1f}x faster"
+    )
+    print(
+        "  (R is vectorised with NumPy here: one draw per item, in C; a pure-Python R would "
+        "be far slower)"
+    )
     weighted = WeightedReservoirSampler(k, seed=0)
     rng = np.random.default_rng(1)
     started = time.perf_counter()
@@ -103,8 +120,10 @@ def bench_reservoir(items: int, k: int = 1000) -> None:
         size = min(batch, items - start)
         weighted.update(np.arange(start, start + size), rng.uniform(0.1, 10.0, size))
     seconds = time.perf_counter() - started
-    print(f"  weighted A-ExpJ: {weighted.draws_:>12,} random draws  {seconds:7.3f} s "
-          f"(A-Res would draw {items:,}: {items / weighted.draws_:,.0f}x more)")
+    print(
+        f"  weighted A-ExpJ: {weighted.draws_:>12,} random draws  {seconds:7.3f} s "
+        f"(A-Res would draw {items:,}: {items / weighted.draws_:,.0f}x more)"
+    )
 
 
 def main() -> None:

@@ -13,13 +13,15 @@ from loopml.trainingdata import augment_split, make_split, mixup, perturb, synth
 
 def _frame(n: int = 2000) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "income": rng.normal(50_000, 10_000, n),
-        "age": rng.integers(18, 90, n),
-        "ratio": rng.normal(0, 0.01, n),
-        "city": rng.choice(["NYC", "Boston", "LA", "SF", "Austin"], n),
-        "y": rng.integers(0, 2, n),
-    })
+    return pd.DataFrame(
+        {
+            "income": rng.normal(50_000, 10_000, n),
+            "age": rng.integers(18, 90, n),
+            "ratio": rng.normal(0, 0.01, n),
+            "city": rng.choice(["NYC", "Boston", "LA", "SF", "Austin"], n),
+            "y": rng.integers(0, 2, n),
+        }
+    )
 
 
 def test_perturb_scales_noise_to_each_feature_and_keeps_labels() -> None:
@@ -72,8 +74,11 @@ def test_text_templates_fill_slots_and_keep_labels() -> None:
         "find_restaurant": ["Find me a [CUISINE] restaurant within [NUMBER] miles of [LOCATION]"],
         "book_table": ["Book a table for [NUMBER] at a [CUISINE] place"],
     }
-    slots = {"CUISINE": ["Thai", "Greek", "Vietnamese"], "NUMBER": ["2", "5"],
-             "LOCATION": ["Oslo", "Lagos"]}
+    slots = {
+        "CUISINE": ["Thai", "Greek", "Vietnamese"],
+        "NUMBER": ["2", "5"],
+        "LOCATION": ["Oslo", "Lagos"],
+    }
     out = synthesize_text(templates, slots, n=200, seed=4)
     assert len(out) == 200 and set(out["label"]) == set(templates)
     booked = out[out["label"] == "book_table"].iloc[0]

@@ -72,8 +72,11 @@ def test_focal_loss_trains_lightgbm_on_imbalanced_data() -> None:
     y = (rng.random(6000) < 1 / (1 + np.exp(-(3 * X[:, 0] - 5)))).astype(int)  # ~3% positives
     loss = FocalLoss(alpha=0.75, gamma=2.0)
     train = lgb.Dataset(X[:4000], y[:4000], init_score=loss.init_score(y[:4000]))
-    booster = lgb.train({"objective": loss, "verbose": -1, "num_threads": 1, "num_leaves": 7},
-                        train, num_boost_round=60)
+    booster = lgb.train(
+        {"objective": loss, "verbose": -1, "num_threads": 1, "num_leaves": 7},
+        train,
+        num_boost_round=60,
+    )
     proba = loss.probability(booster.predict(X[4000:]) + loss.init_score(y[:4000])[0])
     assert roc_auc_score(y[4000:], proba) > 0.9
 
@@ -100,8 +103,9 @@ def test_resampling_before_the_split_leaks_and_loopml_prevents_it() -> None:
     frame = _no_signal()
     model = KNeighborsClassifier(n_neighbors=1)
     # the mistake: oversample the whole data set, then split
-    X_over, y_over = RandomOverSampler(random_state=0).fit_resample(frame[["a", "b", "c", "d"]],
-                                                                   frame["y"])
+    X_over, y_over = RandomOverSampler(random_state=0).fit_resample(
+        frame[["a", "b", "c", "d"]], frame["y"]
+    )
     oversampled = X_over.assign(y=y_over)
     bad = make_split(oversampled, by="random", validation=0.0, test=0.3, seed=1)
     bad_train, _, bad_test = bad.frames(oversampled)
@@ -149,6 +153,7 @@ def test_resampled_classifier_in_cross_validation() -> None:
     frame = _no_signal()
     model = ResampledClassifier(LogisticRegression(), "smote", seed=3)
     assert clone(model).get_params()["method"] == "smote"
-    scores = cross_val_score(model, frame[["a", "b", "c", "d"]], frame["y"], cv=4,
-                             scoring="roc_auc")
+    scores = cross_val_score(
+        model, frame[["a", "b", "c", "d"]], frame["y"], cv=4, scoring="roc_auc"
+    )
     assert abs(scores.mean() - 0.5) < 0.1

@@ -22,15 +22,25 @@ def _world(n: int = 40_000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, 
     delay = pd.to_timedelta(rng.exponential(5.0, n), unit="D")  # mean 5 days
     predictions = pd.DataFrame({"txn": np.arange(n), "at": at})
     reported = at + delay
-    labels = pd.DataFrame({"txn": np.flatnonzero(fraud), "is_fraud": 1,
-                           "reported": reported[fraud]})
+    labels = pd.DataFrame(
+        {"txn": np.flatnonzero(fraud), "is_fraud": 1, "reported": reported[fraud]}
+    )
     return predictions, labels, fraud
 
 
 def test_join_matches_a_direct_computation() -> None:
     predictions, labels, fraud = _world()
-    out = join_labels(predictions, labels, key="txn", target="is_fraud", prediction_time="at",
-                      label_time="reported", window="30d", implicit_label=0, now=NOW)
+    out = join_labels(
+        predictions,
+        labels,
+        key="txn",
+        target="is_fraud",
+        prediction_time="at",
+        label_time="reported",
+        window="30d",
+        implicit_label=0,
+        now=NOW,
+    )
     frame = out.frame.set_index("txn")
     reported = pd.Series(pd.NaT, index=predictions["txn"], dtype="datetime64[ns, UTC]")
     reported.iloc[labels["txn"].to_numpy()] = labels["reported"].to_numpy()
@@ -53,8 +63,16 @@ def test_join_matches_a_direct_computation() -> None:
 
 def test_without_implicit_label_closed_windows_stay_unlabeled() -> None:
     predictions, labels, _ = _world(2000)
-    out = join_labels(predictions, labels, key="txn", target="is_fraud", prediction_time="at",
-                      label_time="reported", window="7d", now=NOW)
+    out = join_labels(
+        predictions,
+        labels,
+        key="txn",
+        target="is_fraud",
+        prediction_time="at",
+        label_time="reported",
+        window="7d",
+        now=NOW,
+    )
     assert out.report.status["implicit"] == 0
     assert out.report.status["unlabeled"] > 0
     assert out.frame.loc[out.frame["label_status"] == "unlabeled", "label"].isna().all()
@@ -62,8 +80,15 @@ def test_without_implicit_label_closed_windows_stay_unlabeled() -> None:
 
 def test_delay_distribution_is_recovered_and_not_biased_by_censoring() -> None:
     predictions, labels, _ = _world()
-    report = label_delay(predictions, labels, key="txn", prediction_time="at",
-                         label_time="reported", now=NOW, horizon="40d")
+    report = label_delay(
+        predictions,
+        labels,
+        key="txn",
+        prediction_time="at",
+        label_time="reported",
+        now=NOW,
+        horizon="40d",
+    )
     truncation = 1 - math.exp(-40 / 5)
     true_7d = (1 - math.exp(-7 / 5)) / truncation
     assert abs(report.coverage["7d"] - true_7d) < 0.02
@@ -81,11 +106,23 @@ def test_delay_distribution_is_recovered_and_not_biased_by_censoring() -> None:
 
 def test_odd_labels_are_counted() -> None:
     predictions = pd.DataFrame({"id": [1, 2], "at": [T0, T0]})
-    labels = pd.DataFrame({"id": [1, 2, 9], "y": [1, 0, 1],
-                           "seen": [T0 - pd.Timedelta("1D"), T0 + pd.Timedelta("1D"),
-                                    T0 + pd.Timedelta("1D")]})
-    out = join_labels(predictions, labels, key="id", target="y", prediction_time="at",
-                      label_time="seen", window="2d", now=T0 + pd.Timedelta("10D"))
+    labels = pd.DataFrame(
+        {
+            "id": [1, 2, 9],
+            "y": [1, 0, 1],
+            "seen": [T0 - pd.Timedelta("1D"), T0 + pd.Timedelta("1D"), T0 + pd.Timedelta("1D")],
+        }
+    )
+    out = join_labels(
+        predictions,
+        labels,
+        key="id",
+        target="y",
+        prediction_time="at",
+        label_time="seen",
+        window="2d",
+        now=T0 + pd.Timedelta("10D"),
+    )
     assert out.report.labels_before_prediction == 1
     assert out.report.unmatched_labels == 1
     assert out.frame["label_status"].tolist() == ["unlabeled", "labeled"]
@@ -96,26 +133,69 @@ def test_bad_input_is_named() -> None:
     predictions = pd.DataFrame({"id": [1, 1], "at": [T0, T0]})
     labels = pd.DataFrame({"id": [1], "y": [1], "seen": [T0]})
     with pytest.raises(DataError, match="repeated 'id'.*row 1"):
-        join_labels(predictions, labels, key="id", target="y", prediction_time="at",
-                    label_time="seen", window="1d", now=T0)
+        join_labels(
+            predictions,
+            labels,
+            key="id",
+            target="y",
+            prediction_time="at",
+            label_time="seen",
+            window="1d",
+            now=T0,
+        )
     with pytest.raises(ConfigError, match="'label'"):
-        join_labels(predictions.iloc[:1], labels, key="id", target="label",
-                    prediction_time="at", label_time="seen", window="1d", now=T0)
+        join_labels(
+            predictions.iloc[:1],
+            labels,
+            key="id",
+            target="label",
+            prediction_time="at",
+            label_time="seen",
+            window="1d",
+            now=T0,
+        )
     with pytest.raises(ConfigError, match="duration like '7d'"):
-        join_labels(predictions.iloc[:1], labels, key="id", target="y", prediction_time="at",
-                    label_time="seen", window="a month", now=T0)
+        join_labels(
+            predictions.iloc[:1],
+            labels,
+            key="id",
+            target="y",
+            prediction_time="at",
+            label_time="seen",
+            window="a month",
+            now=T0,
+        )
     with pytest.raises(DataError, match="time zone"):
-        join_labels(predictions.iloc[:1], labels, key="id", target="y", prediction_time="at",
-                    label_time="seen", window="1d", now=pd.Timestamp("2024-01-01"))
+        join_labels(
+            predictions.iloc[:1],
+            labels,
+            key="id",
+            target="y",
+            prediction_time="at",
+            label_time="seen",
+            window="1d",
+            now=pd.Timestamp("2024-01-01"),
+        )
 
 
 def test_config_route() -> None:
     predictions, labels, _ = _world(1000)
-    config = LabelsConfig(source="chargebacks", target="is_fraud", timestamp="reported",
-                          feedback_window="30d", implicit_label=0)  # type: ignore[arg-type]
-    out = join_labels_from_config(predictions, labels, config, key="txn", prediction_time="at",
-                                  now=NOW)
+    config = LabelsConfig(
+        source="chargebacks",
+        target="is_fraud",
+        timestamp="reported",
+        feedback_window="30d",
+        implicit_label=0,
+    )  # type: ignore[arg-type]
+    out = join_labels_from_config(
+        predictions, labels, config, key="txn", prediction_time="at", now=NOW
+    )
     assert out.report.status["implicit"] > 0
     with pytest.raises(ConfigError, match="feedback_window"):
-        join_labels_from_config(predictions, labels, LabelsConfig(source="x", target="y"),
-                                key="txn", prediction_time="at")
+        join_labels_from_config(
+            predictions,
+            labels,
+            LabelsConfig(source="x", target="y"),
+            key="txn",
+            prediction_time="at",
+        )

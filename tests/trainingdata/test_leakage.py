@@ -36,8 +36,14 @@ def split(frame: pd.DataFrame, gap: str = "2d") -> Frames:
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-KWARGS = dict(target="y", timestamp="t", feature_times={"x0": "x0_time"}, group="user",
-              id_columns=["event_id"], label_horizon="1d")
+KWARGS = dict(
+    target="y",
+    timestamp="t",
+    feature_times={"x0": "x0_time"},
+    group="user",
+    id_columns=["event_id"],
+    label_horizon="1d",
+)
 
 
 def run(train: pd.DataFrame, test: pd.DataFrame, **extra: object):  # type: ignore[no-untyped-def]
@@ -111,8 +117,7 @@ def _plant_future_feature(train: pd.DataFrame, test: pd.DataFrame) -> Frames:
 def _plant_label_column(train: pd.DataFrame, test: pd.DataFrame) -> Frames:
     rng = np.random.default_rng(1)
     return tuple(  # type: ignore[return-value]
-        f.assign(chargeback_amount=f["y"] * 50.0 + rng.normal(0, 1, len(f)))
-        for f in (train, test)
+        f.assign(chargeback_amount=f["y"] * 50.0 + rng.normal(0, 1, len(f))) for f in (train, test)
     )
 
 
@@ -200,9 +205,12 @@ def test_fitted_before_split_is_caught(clean_frames: Frames) -> None:
 
     train, test = clean_frames
     both = pd.concat([train, test])[["x0", "x1"]]
-    report = run(train, test, transformers={"scaler": StandardScaler().fit(both),
-                                            "imputer": SimpleImputer().fit(both)},
-                 checks=["fitted_before_split"])
+    report = run(
+        train,
+        test,
+        transformers={"scaler": StandardScaler().fit(both), "imputer": SimpleImputer().fit(both)},
+        checks=["fitted_before_split"],
+    )
     messages = {f.columns[0]: f.message for f in report.by_check("fitted_before_split")}
     assert "saw" in messages["scaler"]  # n_samples_seen_ gives it away
     assert "train and test together" in messages["imputer"]  # refit comparison

@@ -151,8 +151,10 @@ def test_importance_weights_recover_a_known_density_ratio() -> None:
     source = pd.DataFrame({"x": rng.normal(0.0, 1.0, n), "z": rng.normal(0.0, 1.0, n)})
     target = pd.DataFrame({"x": rng.normal(0.5, 1.0, n), "z": rng.normal(0.0, 1.0, n)})
     true_ratio = np.exp(0.5 * source["x"].to_numpy() - 0.125)  # N(0.5,1) / N(0,1)
-    for classifier, tolerance, mean_tolerance in (("logistic", 0.05, 0.03),
-                                                  ("lightgbm", 0.1, 0.04)):
+    for classifier, tolerance, mean_tolerance in (
+        ("logistic", 0.05, 0.03),
+        ("lightgbm", 0.1, 0.04),
+    ):
         result = importance_weights(source, target, classifier=classifier)  # type: ignore[arg-type]
         central = np.abs(source["x"].to_numpy()) < 2
         relative = np.abs(result.weights - true_ratio) / true_ratio

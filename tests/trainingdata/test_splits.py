@@ -19,12 +19,14 @@ def _frame(n: int = 1000, seed: int = 0) -> pd.DataFrame:
     start = pd.Timestamp("2024-01-01", tz="UTC")
     # hourly-ish with many repeated timestamps, shuffled row order
     t = start + pd.to_timedelta(np.sort(rng.integers(0, 24 * 60, n)), unit="h")
-    frame = pd.DataFrame({
-        "t": t,
-        "user": rng.integers(0, 80, n),
-        "y": (rng.random(n) < 0.2).astype(int),
-        "x": rng.normal(size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "t": t,
+            "user": rng.integers(0, 80, n),
+            "y": (rng.random(n) < 0.2).astype(int),
+            "x": rng.normal(size=n),
+        }
+    )
     return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
@@ -89,8 +91,9 @@ def test_stratified_group_keeps_groups_apart_and_mix_close() -> None:
     user = rng.integers(0, 400, n)
     y = (rng.random(n) < np.where(user % 4 == 0, 0.5, 0.05)).astype(int)
     frame = pd.DataFrame({"user": user, "y": y})
-    split = make_split(frame, by="stratified_group", group="user", target="y",
-                       validation=0.2, test=0.2, seed=0)
+    split = make_split(
+        frame, by="stratified_group", group="user", target="y", validation=0.2, test=0.2, seed=0
+    )
     parts = [set(p["user"]) for p in split.frames(frame)]
     assert not parts[0] & parts[2] and not parts[1] & parts[2] and not parts[0] & parts[1]
     overall = y.mean()
@@ -170,11 +173,14 @@ def test_time_split_is_a_partition_in_order(
     n: int, valid: float, test: float, gap_h: int, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"t": pd.Timestamp("2024-01-01", tz="UTC")
-                          + pd.to_timedelta(rng.integers(0, 100, n), unit="h")})
+    frame = pd.DataFrame(
+        {
+            "t": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 100, n), unit="h")
+        }
+    )
     try:
-        split = make_split(frame, timestamp="t", validation=valid, test=test,
-                           gap=f"{gap_h}h")
+        split = make_split(frame, timestamp="t", validation=valid, test=test, gap=f"{gap_h}h")
     except DataError:
         return  # too little data for the parts asked for: refused, never silently wrong
     all_rows = np.concatenate([split.train, split.validation, split.test])
@@ -182,9 +188,11 @@ def test_time_split_is_a_partition_in_order(
     assert len(all_rows) + split.boundaries["dropped_in_gap"] == n
     t = frame["t"]
     if len(split.validation):
-        assert t.iloc[split.validation].min() - t.iloc[split.train].max() > pd.Timedelta(
-            f"{gap_h}h") or gap_h == 0 and t.iloc[split.validation].min() > t.iloc[
-            split.train].max()
+        assert (
+            t.iloc[split.validation].min() - t.iloc[split.train].max() > pd.Timedelta(f"{gap_h}h")
+            or gap_h == 0
+            and t.iloc[split.validation].min() > t.iloc[split.train].max()
+        )
         assert t.iloc[split.test].min() > t.iloc[split.validation].max()
     assert t.iloc[split.test].min() > t.iloc[split.train].max()
 

@@ -16,8 +16,9 @@ import typer
 
 from loopml.core import Config, ConfigError, DataError, Workspace, WorkspaceError
 
-group = typer.Typer(help="Training data: splits, leakage checks, sampling, label delay.",
-                    no_args_is_help=True)
+group = typer.Typer(
+    help="Training data: splits, leakage checks, sampling, label delay.", no_args_is_help=True
+)
 
 _DIR = typer.Option("--dir", help="The workspace folder (defaults come from its loopml.yaml).")
 
@@ -40,12 +41,15 @@ def _read(path: Path) -> Any:
         for column in frame.columns:  # ISO timestamps with an offset become UTC datetimes
             if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
                 sample = frame[column].dropna().astype(str).head(20)
-                if len(sample) and sample.str.match(
-                        r"^\d{4}-\d\d-\d\d[T ][\d:.]+(Z|[+-]\d\d:?\d\d)$").all():
+                if (
+                    len(sample)
+                    and sample.str.match(r"^\d{4}-\d\d-\d\d[T ][\d:.]+(Z|[+-]\d\d:?\d\d)$").all()
+                ):
                     frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
         return frame
-    raise ConfigError(f"{path}: unsupported file type '{suffix}'",
-                      hint="use a .csv or .parquet file")
+    raise ConfigError(
+        f"{path}: unsupported file type '{suffix}'", hint="use a .csv or .parquet file"
+    )
 
 
 def _config(directory: Path | None) -> Config:
@@ -72,14 +76,14 @@ def split_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for train/validation/test.")],
     target: Annotated[str | None, typer.Option("--target", help="The label column.")] = None,
     timestamp: Annotated[str | None, typer.Option("--timestamp", help="Time column.")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="time|group|stratified|"
-                                                        "stratified_group|random")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="time|group|stratified|stratified_group|random")
+    ] = None,
     group_column: Annotated[str | None, typer.Option("--group", help="Group column.")] = None,
     validation: Annotated[str | None, typer.Option(help="Fraction or duration ('7d').")] = None,
     test: Annotated[str | None, typer.Option(help="Fraction or duration ('14d').")] = None,
     gap: Annotated[str | None, typer.Option(help="Duration dropped before each part.")] = None,
-    horizon: Annotated[str | None, typer.Option(help="Label horizon the gap must cover.")
-                       ] = None,
+    horizon: Annotated[str | None, typer.Option(help="Label horizon the gap must cover.")] = None,
     id_column: Annotated[list[str] | None, typer.Option("--id", help="Row id column.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for shuffled splits.")] = None,
     directory: Annotated[Path | None, _DIR] = None,
@@ -89,24 +93,38 @@ def split_command(
     from loopml.trainingdata import build_training_set
 
     config = _config(directory)
-    overrides = {"by": by, "validation": _fraction_or_duration(validation),
-                 "test": _fraction_or_duration(test), "gap": gap, "group": group_column,
-                 "seed": seed}
+    overrides = {
+        "by": by,
+        "validation": _fraction_or_duration(validation),
+        "test": _fraction_or_duration(test),
+        "gap": gap,
+        "group": group_column,
+        "seed": seed,
+    }
     split_config = config.split.model_validate(
-        {**config.split.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+        {**config.split.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    )
     config = config.model_copy(update={"split": split_config})
     frame = _read(data_file)
-    built = build_training_set(frame, config, target=target, timestamp=timestamp,
-                               group=group_column, id_columns=id_column or [],
-                               label_horizon=horizon)
+    built = build_training_set(
+        frame,
+        config,
+        target=target,
+        timestamp=timestamp,
+        group=group_column,
+        id_columns=id_column or [],
+        label_horizon=horizon,
+    )
     with atomic_dir(out) as tmp:
         for name in ("train", "validation", "test"):
             getattr(built, name).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "split.json").write_text(json.dumps(built.to_dict(), indent=2, default=str))
     counts = built.split.counts
-    typer.echo(f"wrote {out}: train {counts['train']}, validation {counts['validation']}, "
-               f"test {counts['test']} rows (by {built.split.by}; "
-               f"{built.split.boundaries.get('dropped_in_gap', 0)} dropped in gaps)")
+    typer.echo(
+        f"wrote {out}: train {counts['train']}, validation {counts['validation']}, "
+        f"test {counts['test']} rows (by {built.split.by}; "
+        f"{built.split.boundaries.get('dropped_in_gap', 0)} dropped in gaps)"
+    )
     for name, report in built.reports.items():
         for finding in report.findings:
             typer.echo(f"  train vs {name}: {finding}")
@@ -121,10 +139,11 @@ def check_leakage_command(
     group_column: Annotated[str | None, typer.Option("--group")] = None,
     id_column: Annotated[list[str] | None, typer.Option("--id")] = None,
     horizon: Annotated[str | None, typer.Option(help="Label horizon.")] = None,
-    acknowledge: Annotated[list[str] | None, typer.Option(
-        "--ack", help="A finding to accept, by name ('check' or 'check:column').")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")
-                        ] = None,
+    acknowledge: Annotated[
+        list[str] | None,
+        typer.Option("--ack", help="A finding to accept, by name ('check' or 'check:column')."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     directory: Annotated[Path | None, _DIR] = None,
 ) -> None:
     """Run every leakage check of one file against another; exit 1 on a severe finding."""
@@ -132,9 +151,16 @@ def check_leakage_command(
     from loopml.trainingdata import check_leakage
 
     acknowledged = [*_config(directory).acknowledge, *(acknowledge or [])]
-    report = check_leakage(_read(train_file), _read(test_file), target=target,
-                           timestamp=timestamp, group=group_column, id_columns=id_column,
-                           label_horizon=horizon, acknowledge=acknowledged)
+    report = check_leakage(
+        _read(train_file),
+        _read(test_file),
+        target=target,
+        timestamp=timestamp,
+        group=group_column,
+        id_columns=id_column,
+        label_horizon=horizon,
+        acknowledge=acknowledged,
+    )
     typer.echo(report.summary())
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2))
@@ -191,11 +217,9 @@ def _reservoir(path: Path, n: int, seed: int) -> Any:
 def sample_command(
     data_file: Annotated[Path, typer.Argument(help="A CSV or Parquet file.")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
-    method: Annotated[str, typer.Option(help="simple|stratified|weighted|reservoir")
-                      ] = "simple",
+    method: Annotated[str, typer.Option(help="simple|stratified|weighted|reservoir")] = "simple",
     n: Annotated[int | None, typer.Option("--n", help="Rows to keep.")] = None,
-    frac: Annotated[float | None, typer.Option("--frac", help="Share of rows to keep.")
-                    ] = None,
+    frac: Annotated[float | None, typer.Option("--frac", help="Share of rows to keep.")] = None,
     by: Annotated[str | None, typer.Option("--by", help="Stratify by this column.")] = None,
     weight: Annotated[str | None, typer.Option("--weight", help="Weight column.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -219,8 +243,10 @@ def sample_command(
             raise ConfigError("data sample --method weighted needs --weight COLUMN and --n")
         sample = weighted_sample(_read(data_file), weight, n=n, seed=seed)
     else:
-        raise ConfigError(f"The '--method' option must be simple, stratified, weighted or "
-                          f"reservoir. Got {method!r} instead.")
+        raise ConfigError(
+            f"The '--method' option must be simple, stratified, weighted or "
+            f"reservoir. Got {method!r} instead."
+        )
     with atomic_path(out) as tmp:
         sample.to_parquet(tmp, index=False)
     typer.echo(f"wrote {out}: {len(sample)} rows ({method})")
@@ -233,11 +259,11 @@ def label_delay_command(
     key: Annotated[str, typer.Option("--key", help="Column naming one prediction.")],
     prediction_time: Annotated[str, typer.Option("--prediction-time")],
     label_time: Annotated[str, typer.Option("--label-time")],
-    horizon: Annotated[str | None, typer.Option(
-        help="Only predictions at least this old count (default: the longest delay).")
-                       ] = None,
-    now: Annotated[str | None, typer.Option(help="ISO time of the join (default: now).")
-                   ] = None,
+    horizon: Annotated[
+        str | None,
+        typer.Option(help="Only predictions at least this old count (default: the longest delay)."),
+    ] = None,
+    now: Annotated[str | None, typer.Option(help="ISO time of the join (default: now).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """How long labels take to arrive, and the window that would catch 95% of them."""
@@ -245,18 +271,30 @@ def label_delay_command(
     from loopml.trainingdata import label_delay
 
     when = ensure_utc(datetime.fromisoformat(now), where="--now") if now else None
-    report = label_delay(_read(predictions_file), _read(labels_file), key=key,
-                         prediction_time=prediction_time, label_time=label_time, now=when,
-                         horizon=horizon)
+    report = label_delay(
+        _read(predictions_file),
+        _read(labels_file),
+        key=key,
+        prediction_time=prediction_time,
+        label_time=label_time,
+        now=when,
+        horizon=horizon,
+    )
     record = report.to_dict()
     if record["cohort"] == 0:
-        raise DataError("label-delay: no prediction is old enough to have seen its labels",
-                        hint="pass a shorter --horizon or a later --now")
-    typer.echo(f"{record['predictions']} predictions, {record['labels']} labels; cohort of "
-               f"{record['cohort']} predictions at least {record['horizon']} old")
+        raise DataError(
+            "label-delay: no prediction is old enough to have seen its labels",
+            hint="pass a shorter --horizon or a later --now",
+        )
+    typer.echo(
+        f"{record['predictions']} predictions, {record['labels']} labels; cohort of "
+        f"{record['cohort']} predictions at least {record['horizon']} old"
+    )
     typer.echo("delay quantiles: " + ", ".join(f"{k} {v}" for k, v in record["quantiles"].items()))
-    typer.echo("share of labels within: " + ", ".join(
-        f"{k} {v:.1%}" for k, v in record["coverage"].items()))
+    typer.echo(
+        "share of labels within: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in record["coverage"].items())
+    )
     typer.echo(f"suggested feedback window (95% of labels): {record['suggested_window_95']}")
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(record, indent=2))

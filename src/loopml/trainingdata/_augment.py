@@ -23,14 +23,19 @@ __all__ = ["augment_split", "mixup", "perturb", "synthesize_text"]
 _SLOT = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)\]")
 
 
-def _numeric_columns(frame: pd.DataFrame, columns: Sequence[str] | None, skip: set[str]
-                     ) -> list[str]:
+def _numeric_columns(
+    frame: pd.DataFrame, columns: Sequence[str] | None, skip: set[str]
+) -> list[str]:
     if columns is not None:
         require_columns(frame, columns, what="augmentation")
         return [c for c in columns if c not in skip]
-    return [c for c in frame.columns if c not in skip
-            and pd.api.types.is_numeric_dtype(frame[c].dtype)
-            and not pd.api.types.is_bool_dtype(frame[c].dtype)]
+    return [
+        c
+        for c in frame.columns
+        if c not in skip
+        and pd.api.types.is_numeric_dtype(frame[c].dtype)
+        and not pd.api.types.is_bool_dtype(frame[c].dtype)
+    ]
 
 
 def perturb(
@@ -64,17 +69,19 @@ def perturb(
     [['Boston', 0, 0], ['LA', 1, 1], ['NYC', 0, 2]]
     """
     if noise < 0 or not 0.0 <= swap_probability <= 1.0:
-        raise ConfigError("perturb: 'noise' must be >= 0 and 'swap_probability' in [0, 1]. "
-                          f"Got noise={noise!r}, swap_probability={swap_probability!r}.")
+        raise ConfigError(
+            "perturb: 'noise' must be >= 0 and 'swap_probability' in [0, 1]. "
+            f"Got noise={noise!r}, swap_probability={swap_probability!r}."
+        )
     if not isinstance(copies, int) or copies < 1:
-        raise ConfigError(f"The 'copies' parameter of perturb must be an integer >= 1. "
-                          f"Got {copies!r} instead.")
+        raise ConfigError(
+            f"The 'copies' parameter of perturb must be an integer >= 1. Got {copies!r} instead."
+        )
     groups = _group_lookup(frame, category_groups or {})
     rng = np.random.default_rng(seed)
     skip = {target} if target else set()
     numeric = _numeric_columns(frame, columns, skip | set(groups))
-    spread = {c: float(np.nanstd(frame[c].to_numpy(dtype=float, na_value=np.nan)))
-              for c in numeric}
+    spread = {c: float(np.nanstd(frame[c].to_numpy(dtype=float, na_value=np.nan))) for c in numeric}
     out = pd.concat([frame] * copies, ignore_index=True)
     for column in numeric:
         out[column] = _jitter(out[column], spread[column] * noise, rng)
@@ -105,14 +112,17 @@ def _group_lookup(
                 if value in members:
                     raise ConfigError(
                         f"perturb: value {value!r} of '{column}' is declared in two "
-                        "category groups", hint="each value may belong to one group only")
+                        "category groups",
+                        hint="each value may belong to one group only",
+                    )
                 members[value] = [v for v in group if v != value]
         lookup[column] = members
     return lookup
 
 
-def _swap(values: pd.Series, lookup: dict[Any, list[Any]], probability: float,
-          rng: np.random.Generator) -> pd.Series:
+def _swap(
+    values: pd.Series, lookup: dict[Any, list[Any]], probability: float, rng: np.random.Generator
+) -> pd.Series:
     draws = rng.random(len(values))
     picks = rng.random(len(values))
     out = values.to_numpy(dtype=object).copy()
@@ -153,8 +163,10 @@ def mixup(
     """
     require_columns(frame, [target], what="mixup")
     if not pd.api.types.is_numeric_dtype(frame[target].dtype):
-        raise ConfigError(f"mixup: target '{target}' must be numeric (0/1 for a binary label)",
-                          hint="one-hot encode a multiclass label first")
+        raise ConfigError(
+            f"mixup: target '{target}' must be numeric (0/1 for a binary label)",
+            hint="one-hot encode a multiclass label first",
+        )
     if alpha <= 0:
         raise ConfigError(f"The 'alpha' parameter of mixup must be > 0. Got {alpha!r} instead.")
     rng = np.random.default_rng(seed)
@@ -167,7 +179,8 @@ def mixup(
     out = a.where(keep_first, b)
     for column in dict.fromkeys(numeric):
         out[column] = lam * a[column].to_numpy(dtype=float) + (1 - lam) * b[column].to_numpy(
-            dtype=float)
+            dtype=float
+        )
     out = _traced(out, frame.index.to_numpy()[first])
     out["source_row_2"] = frame.index.to_numpy()[second]
     out["mix_lambda"] = lam
@@ -203,8 +216,10 @@ def synthesize_text(
     while len(rows) < n:
         attempts += 1
         if unique and attempts > 50 * n + 1000:
-            raise DataError(f"synthesize_text: only {len(rows)} distinct sentences found of "
-                            f"{n} asked for", hint="add slot values or templates, or lower n")
+            raise DataError(
+                f"synthesize_text: only {len(rows)} distinct sentences found of {n} asked for",
+                hint="add slot values or templates, or lower n",
+            )
         row = _fill(pool, slots, rng)
         if unique and row["text"] in seen:
             continue
@@ -213,8 +228,9 @@ def synthesize_text(
     return pd.DataFrame(rows)
 
 
-def _template_pool(templates: str | Sequence[str] | Mapping[Any, Sequence[str]]
-                   ) -> list[tuple[Any, str]]:
+def _template_pool(
+    templates: str | Sequence[str] | Mapping[Any, Sequence[str]],
+) -> list[tuple[Any, str]]:
     if isinstance(templates, str):
         return [(None, templates)]
     if isinstance(templates, Mapping):
@@ -237,8 +253,9 @@ def _check_slots(pool: list[tuple[Any, str]], slots: Mapping[str, Sequence[str]]
                 )
 
 
-def _fill(pool: list[tuple[Any, str]], slots: Mapping[str, Sequence[str]],
-          rng: np.random.Generator) -> dict[str, Any]:
+def _fill(
+    pool: list[tuple[Any, str]], slots: Mapping[str, Sequence[str]], rng: np.random.Generator
+) -> dict[str, Any]:
     template_id = int(rng.integers(0, len(pool)))
     label, template = pool[template_id]
     chosen: dict[str, Any] = {}
@@ -282,12 +299,19 @@ def augment_split(
     new_rows = augment(train, **kwargs)
     for column in ("source_row", "source_row_2"):
         if column in new_rows and not new_rows[column].isin(split.train).all():
-            raise DataError(f"augment_split: augmented rows name a '{column}' outside the "
-                            "training split", hint="an augmenter may only use the rows given")
+            raise DataError(
+                f"augment_split: augmented rows name a '{column}' outside the training split",
+                hint="an augmenter may only use the rows given",
+            )
     if "source_row" not in new_rows:
-        raise DataError("augment_split: the augmenter returned rows without 'source_row'",
-                        hint="every augmented row must name the row it came from")
-    original = frame.iloc[split.train].reset_index(drop=True).assign(
-        source_row=split.train, augmented=False)
+        raise DataError(
+            "augment_split: the augmenter returned rows without 'source_row'",
+            hint="every augmented row must name the row it came from",
+        )
+    original = (
+        frame.iloc[split.train]
+        .reset_index(drop=True)
+        .assign(source_row=split.train, augmented=False)
+    )
     combined = pd.concat([original, new_rows], ignore_index=True)
     return combined, frame.iloc[split.validation], frame.iloc[split.test]

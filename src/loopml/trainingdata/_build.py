@@ -34,8 +34,10 @@ class TrainingSet:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record: the split's boundaries and every finding."""
-        return {"split": self.split.to_dict(),
-                "leakage": {name: r.to_dict() for name, r in self.reports.items()}}
+        return {
+            "split": self.split.to_dict(),
+            "leakage": {name: r.to_dict() for name, r in self.reports.items()},
+        }
 
 
 def build_training_set(
@@ -74,18 +76,26 @@ def build_training_set(
     """
     target = target or (config.labels.target if config.labels else None)
     if target is None:
-        raise ConfigError("build_training_set needs the label column",
-                          hint="pass target=... or set `labels: {target: ...}` in loopml.yaml")
+        raise ConfigError(
+            "build_training_set needs the label column",
+            hint="pass target=... or set `labels: {target: ...}` in loopml.yaml",
+        )
     if label_horizon is None and config.labels is not None:
         label_horizon = config.labels.feedback_window
-    split = split_from_config(frame, config.split, timestamp=timestamp, target=target,
-                              group=group)
+    split = split_from_config(frame, config.split, timestamp=timestamp, target=target, group=group)
     train, validation, test = split.frames(frame)
-    common = dict(target=target, timestamp=timestamp, group=split.boundaries.get("group", group),
-                  id_columns=list(id_columns), feature_times=feature_times,
-                  prediction_time=prediction_time, label_horizon=label_horizon,
-                  transformers=transformers, acknowledge=config.acknowledge,
-                  seed=config.split.seed)
+    common = dict(
+        target=target,
+        timestamp=timestamp,
+        group=split.boundaries.get("group", group),
+        id_columns=list(id_columns),
+        feature_times=feature_times,
+        prediction_time=prediction_time,
+        label_horizon=label_horizon,
+        transformers=transformers,
+        acknowledge=config.acknowledge,
+        seed=config.split.seed,
+    )
     reports = {}
     for name, other in (("validation", validation), ("test", test)):
         if len(other):

@@ -53,20 +53,25 @@ def class_weights(
     """
     values = pd.Series(np.asarray(y))
     if values.isna().any():
-        raise DataError(f"class_weights: the label is missing at row "
-                        f"{int(np.flatnonzero(values.isna().to_numpy())[0])}")
+        raise DataError(
+            f"class_weights: the label is missing at row "
+            f"{int(np.flatnonzero(values.isna().to_numpy())[0])}"
+        )
     counts = values.value_counts().sort_index()
     n = counts.to_numpy(dtype=float)
     if method == "effective_number":
         if not 0.0 <= beta < 1.0:
-            raise ConfigError(f"The 'beta' parameter of class_weights must lie in [0, 1). "
-                              f"Got {beta!r} instead.")
+            raise ConfigError(
+                f"The 'beta' parameter of class_weights must lie in [0, 1). Got {beta!r} instead."
+            )
         raw = (1.0 - beta) / -np.expm1(n * np.log(beta)) if beta > 0 else np.ones_like(n)
     elif method == "inverse_frequency":
         raw = 1.0 / n
     else:
-        raise ConfigError("The 'method' parameter of class_weights must be 'effective_number' or "
-                          f"'inverse_frequency'. Got {method!r} instead.")
+        raise ConfigError(
+            "The 'method' parameter of class_weights must be 'effective_number' or "
+            f"'inverse_frequency'. Got {method!r} instead."
+        )
     weights = raw / raw.sum() * len(n)
     return {_plain(k): float(w) for k, w in zip(counts.index, weights, strict=True)}
 
@@ -107,11 +112,13 @@ class FocalLoss:
 
     def __init__(self, alpha: float = 0.25, gamma: float = 2.0) -> None:
         if not 0.0 < alpha < 1.0:
-            raise ConfigError(f"The 'alpha' parameter of FocalLoss must lie in (0, 1). "
-                              f"Got {alpha!r} instead.")
+            raise ConfigError(
+                f"The 'alpha' parameter of FocalLoss must lie in (0, 1). Got {alpha!r} instead."
+            )
         if gamma < 0.0:
-            raise ConfigError(f"The 'gamma' parameter of FocalLoss must be >= 0. "
-                              f"Got {gamma!r} instead.")
+            raise ConfigError(
+                f"The 'gamma' parameter of FocalLoss must be >= 0. Got {gamma!r} instead."
+            )
         self.alpha = alpha
         self.gamma = gamma
 
@@ -144,8 +151,9 @@ class FocalLoss:
         q_g = q**g
         grad = sign * a * (g * q_g * pt * log_pt - q_g * q)
         q_g1 = q ** (g - 1.0) if g >= 1.0 else np.where(q > 0, q ** (g - 1.0), 0.0)
-        hess = a * pt * q * (-(g**2) * q_g1 * pt * log_pt + g * q_g * (log_pt + 1.0)
-                             + (g + 1.0) * q_g)
+        hess = (
+            a * pt * q * (-(g**2) * q_g1 * pt * log_pt + g * q_g * (log_pt + 1.0) + (g + 1.0) * q_g)
+        )
         return grad, hess
 
     def __call__(self, first: Any, second: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -183,8 +191,10 @@ def sampler_for(method: str | Any, seed: int) -> Any:
     if not isinstance(method, str):
         return method
     if method not in _SAMPLERS:
-        raise ConfigError(f"The 'method' parameter must be one of {', '.join(_SAMPLERS)} or an "
-                          f"imbalanced-learn sampler. Got {method!r} instead.")
+        raise ConfigError(
+            f"The 'method' parameter must be one of {', '.join(_SAMPLERS)} or an "
+            f"imbalanced-learn sampler. Got {method!r} instead."
+        )
     import importlib
 
     module, name = _SAMPLERS[method]
@@ -218,16 +228,16 @@ def resample_training_split(
     ([12, 12], 6)
     """
     require_columns(frame, [target, *(features or [])], what="resample_training_split")
-    columns = list(features) if features is not None else [c for c in frame.columns
-                                                          if c != target]
+    columns = list(features) if features is not None else [c for c in frame.columns if c != target]
     train = frame.iloc[split.train]
     sampler = sampler_for(method, seed)
     try:
         X_res, y_res = sampler.fit_resample(train[columns], train[target])  # noqa: N806
     except ValueError as error:
-        raise DataError(f"resample_training_split: {error}",
-                        hint="SMOTE-like methods need numeric features without missing values"
-                        ) from None
+        raise DataError(
+            f"resample_training_split: {error}",
+            hint="SMOTE-like methods need numeric features without missing values",
+        ) from None
     resampled = pd.DataFrame(X_res, columns=columns)
     resampled[target] = np.asarray(y_res)
     resampled["source_row"] = _sources(sampler, split.train, len(resampled))

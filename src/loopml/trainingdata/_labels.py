@@ -68,14 +68,18 @@ class LabelDelayReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record (durations written like ``"3d"``)."""
+
         def text(value: timedelta | None) -> str | None:
             return None if value is None else _text(value)
 
         return {
-            "predictions": self.predictions, "labels": self.labels, "cohort": self.cohort,
+            "predictions": self.predictions,
+            "labels": self.labels,
+            "cohort": self.cohort,
             "horizon": text(self.horizon),
             "quantiles": {k: text(v) for k, v in self.quantiles.items()},
-            "coverage": dict(self.coverage), "status": dict(self.status),
+            "coverage": dict(self.coverage),
+            "status": dict(self.status),
             "late_labels": self.late_labels,
             "labels_before_prediction": self.labels_before_prediction,
             "unmatched_labels": self.unmatched_labels,
@@ -128,10 +132,12 @@ def label_delay(
     0.6666666666666666
     """
     matched, pred_times, counts, now_ts = _match(
-        predictions, labels, key, prediction_time, label_time, now)
+        predictions, labels, key, prediction_time, label_time, now
+    )
     delays = matched["delay"].to_numpy(dtype="timedelta64[ns]")
     limit = as_duration(horizon, name="horizon") or (
-        delays.max().astype("timedelta64[us]").item() if len(delays) else None)
+        delays.max().astype("timedelta64[us]").item() if len(delays) else None
+    )
     return _report(predictions, labels, matched, pred_times, now_ts, limit, counts, {})
 
 
@@ -175,11 +181,13 @@ def join_labels(
     assert window_td is not None
     require_columns(labels, [target], what="join_labels (labels)")
     matched, pred_times, counts, now_ts = _match(
-        predictions, labels, key, prediction_time, label_time, now, target=target)
+        predictions, labels, key, prediction_time, label_time, now, target=target
+    )
     in_window = matched[matched["delay"] <= window_td]
     counts["late_labels"] = int((matched["delay"] > window_td).sum())
-    frame = _labeled_frame(predictions, pred_times, in_window, target, window_td,
-                           implicit_label, now_ts)
+    frame = _labeled_frame(
+        predictions, pred_times, in_window, target, window_td, implicit_label, now_ts
+    )
     found = frame["label_status"].value_counts()
     status = {s: int(found.get(s, 0)) for s in ("labeled", "implicit", "unlabeled", "waiting")}
     report = _report(predictions, labels, matched, pred_times, now_ts, window_td, counts, status)
@@ -203,9 +211,15 @@ def join_labels_from_config(
             hint="add e.g. `feedback_window: 30d` and `timestamp: reported_at` under labels:",
         )
     return join_labels(
-        predictions, labels, key=key, target=config.target, prediction_time=prediction_time,
-        label_time=config.timestamp, window=config.feedback_window,
-        implicit_label=config.implicit_label, now=now,
+        predictions,
+        labels,
+        key=key,
+        target=config.target,
+        prediction_time=prediction_time,
+        label_time=config.timestamp,
+        window=config.feedback_window,
+        implicit_label=config.implicit_label,
+        now=now,
     )
 
 
@@ -233,15 +247,22 @@ def _match(
     lab_times = utc_column(labels, label_time, what="natural labels (labels)")
     now_ts = pd.Timestamp(utcnow() if now is None else now)
     if now_ts.tzinfo is None:
-        raise DataError(f"natural labels: 'now' {now_ts.isoformat()} has no time zone",
-                        hint="pass a timezone-aware UTC datetime")
+        raise DataError(
+            f"natural labels: 'now' {now_ts.isoformat()} has no time zone",
+            hint="pass a timezone-aware UTC datetime",
+        )
     now_ts = now_ts.tz_convert("UTC")
     columns = {key: labels[key].to_numpy(), "label_time": lab_times.to_numpy()}
     if target is not None:
         columns["label_value"] = labels[target].to_numpy()
     arrived = pd.DataFrame(columns)[lab_times.to_numpy() <= now_ts]
-    left = pd.DataFrame({key: predictions[key].to_numpy(), "prediction_time": pred_times.array,
-                         "position": np.arange(len(predictions))})
+    left = pd.DataFrame(
+        {
+            key: predictions[key].to_numpy(),
+            "prediction_time": pred_times.array,
+            "position": np.arange(len(predictions)),
+        }
+    )
     merged = left.merge(arrived, on=key, how="inner")
     merged["delay"] = merged["label_time"] - merged["prediction_time"]
     early = merged["delay"] < pd.Timedelta(0)
@@ -305,14 +326,23 @@ def _report(
     delays = np.sort(mature["delay"].to_numpy(dtype="timedelta64[ns]"))
     quantiles = {f"p{round(q * 100)}": _quantile(delays, q) for q in _QUANTILES}
     quantiles["max"] = _quantile(delays, 1.0)
-    coverage = {c: float((delays <= np.timedelta64(as_duration(c, name="window"))).mean())
-                for c in _CANDIDATES if len(delays)}
+    coverage = {
+        c: float((delays <= np.timedelta64(as_duration(c, name="window"))).mean())
+        for c in _CANDIDATES
+        if len(delays)
+    }
     return LabelDelayReport(
-        predictions=len(predictions), labels=len(labels), cohort=len(cohort_rows),
-        horizon=horizon, quantiles=quantiles, coverage=coverage, status=status,
+        predictions=len(predictions),
+        labels=len(labels),
+        cohort=len(cohort_rows),
+        horizon=horizon,
+        quantiles=quantiles,
+        coverage=coverage,
+        status=status,
         late_labels=counts.get("late_labels", 0),
         labels_before_prediction=counts["labels_before_prediction"],
-        unmatched_labels=counts["unmatched_labels"], delays=delays,
+        unmatched_labels=counts["unmatched_labels"],
+        delays=delays,
     )
 
 

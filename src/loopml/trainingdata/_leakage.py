@@ -57,9 +57,15 @@ class LeakageFinding:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record."""
         return {
-            "check": self.check, "severity": self.severity, "message": self.message,
-            "hint": self.hint, "columns": list(self.columns), "rows": list(self.rows),
-            "split": self.split, "value": self.value, "metric": self.metric,
+            "check": self.check,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+            "columns": list(self.columns),
+            "rows": list(self.rows),
+            "split": self.split,
+            "value": self.value,
+            "metric": self.metric,
             "acknowledged": self.acknowledged,
         }
 
@@ -219,8 +225,19 @@ def check_leakage(
     from loopml.trainingdata import _leakage_checks  # noqa: F401 - fills LEAKAGE_CHECKS
 
     context = _context(
-        train, test, target, timestamp, prediction_time, feature_times, group, id_columns,
-        features, label_horizon, transformers, sample_rows, seed,
+        train,
+        test,
+        target,
+        timestamp,
+        prediction_time,
+        feature_times,
+        group,
+        id_columns,
+        features,
+        label_horizon,
+        transformers,
+        sample_rows,
+        seed,
     )
     acknowledged = _acknowledgements(acknowledge)
     findings: list[LeakageFinding] = []
@@ -235,8 +252,9 @@ def check_leakage(
         except SkipCheck as reason:
             skipped[name] = str(reason)
         timings[name] = time.perf_counter() - started
-    findings = [_acknowledged(f, acknowledged) for f in findings
-                if wanted is None or f.check in wanted]
+    findings = [
+        _acknowledged(f, acknowledged) for f in findings if wanted is None or f.check in wanted
+    ]
     rows = {"train": len(train), "test": len(test)}
     return LeakageReport(tuple(findings), timings, skipped, rows)
 
@@ -302,8 +320,9 @@ def _context(
 
     for name, frame in (("train", train), ("test", test)):
         if not isinstance(frame, pd.DataFrame):
-            raise ConfigError(f"check_leakage: '{name}' must be a pandas DataFrame. "
-                              f"Got {type(frame).__name__}.")
+            raise ConfigError(
+                f"check_leakage: '{name}' must be a pandas DataFrame. Got {type(frame).__name__}."
+            )
         if len(frame) == 0:
             raise ConfigError(f"check_leakage: the {name} frame has no rows")
     times = dict(feature_times or {})
@@ -313,15 +332,26 @@ def _context(
         require_columns(frame, named, what=f"check_leakage ({name})")
     reserved = {c for c in (target, timestamp, prediction_time, group) if c} | set(ids)
     reserved |= set(times.values())
-    chosen = list(features) if features is not None else [
-        c for c in train.columns if c not in reserved and c in test.columns
-    ]
+    chosen = (
+        list(features)
+        if features is not None
+        else [c for c in train.columns if c not in reserved and c in test.columns]
+    )
     require_columns(train, chosen, what="check_leakage (features)")
     return Context(
-        train=train, test=test, target=target, features=chosen, timestamp=timestamp,
-        prediction_time=prediction_time or timestamp, feature_times=times, group=group,
-        id_columns=ids, label_horizon=as_duration(label_horizon, name="label_horizon"),
-        transformers=_named_transformers(transformers), seed=seed, sample_rows=sample_rows,
+        train=train,
+        test=test,
+        target=target,
+        features=chosen,
+        timestamp=timestamp,
+        prediction_time=prediction_time or timestamp,
+        feature_times=times,
+        group=group,
+        id_columns=ids,
+        label_horizon=as_duration(label_horizon, name="label_horizon"),
+        transformers=_named_transformers(transformers),
+        seed=seed,
+        sample_rows=sample_rows,
     )
 
 

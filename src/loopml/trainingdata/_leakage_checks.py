@@ -30,6 +30,7 @@ from loopml.trainingdata._leakage import (
     register,
 )
 from loopml.trainingdata._stats import (
+    TargetKind,
     auc,
     domain_scores,
     feature_power,
@@ -400,7 +401,7 @@ def _check_feature_times(context: Context) -> list[LeakageFinding]:
 # -- the label -------------------------------------------------------------------------------
 
 
-def _label_sample(context: Context) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def _label_sample(context: Context) -> tuple[pd.DataFrame, pd.DataFrame, TargetKind]:
     if "label_sample" not in context.cache:
         train = context.train[context.train[context.target].notna()]
         test = context.test[context.test[context.target].notna()]
@@ -408,7 +409,7 @@ def _label_sample(context: Context) -> tuple[pd.DataFrame, pd.DataFrame, str]:
             raise SkipCheck("the training label has a single value")
         kind = target_kind(train[context.target])
         context.cache["label_sample"] = (context.sample(train, 1), context.sample(test, 2), kind)
-    result: tuple[pd.DataFrame, pd.DataFrame, str] = context.cache["label_sample"]
+    result: tuple[pd.DataFrame, pd.DataFrame, TargetKind] = context.cache["label_sample"]
     return result
 
 
@@ -459,7 +460,7 @@ def _check_single_feature(context: Context) -> list[LeakageFinding]:
             test[column],
             y_test,
             kind,
-            context.rng(3),  # type: ignore[arg-type]
+            context.rng(3),
         )
         if np.isnan(p_train) and np.isnan(p_test):
             continue
@@ -538,7 +539,7 @@ def _check_identifiers(context: Context) -> list[LeakageFinding]:
             test[column],
             y_test,
             kind,
-            context.rng(4),  # type: ignore[arg-type]
+            context.rng(4),
         )
         finding = _identifier_finding(column, role, p_train, kind, context, train, test)
         if finding is not None:
@@ -697,8 +698,8 @@ def _check_domain_classifier(context: Context) -> list[LeakageFinding]:
         LeakageFinding(
             "domain_classifier",
             "warning",
-            f"a classifier tells train from test with cross-fitted AUC {value:.3f} (on {len(train):,}"
-            f" + {len(test):,} rows); the columns that separate them most: "
+            f"a classifier tells train from test with cross-fitted AUC {value:.3f} "
+            f"(on {len(train):,} + {len(test):,} rows); the columns that separate them most: "
             + ", ".join(f"'{c}' ({g:.0%})" for c, g in top),
             "the two sides come from different distributions: if the split was meant to be random "
             "it is not; if it is a time split, consider importance weights "

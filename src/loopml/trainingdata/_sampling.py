@@ -28,12 +28,12 @@ __all__ = [
 
 def _count(n: int | None, frac: float | None, total: int, what: str) -> int:
     if (n is None) == (frac is None):
-        raise ConfigError(f"{what} needs exactly one of 'n' or 'frac'. Got n={n!r}, "
-                          f"frac={frac!r}.")
+        raise ConfigError(f"{what} needs exactly one of 'n' or 'frac'. Got n={n!r}, frac={frac!r}.")
     if frac is not None:
         if not 0.0 <= frac <= 1.0:
-            raise ConfigError(f"The 'frac' parameter of {what} must lie in [0, 1]. "
-                              f"Got {frac!r} instead.")
+            raise ConfigError(
+                f"The 'frac' parameter of {what} must lie in [0, 1]. Got {frac!r} instead."
+            )
         return round(frac * total)
     assert n is not None
     if n < 0:
@@ -83,11 +83,15 @@ def stratified_sample(
     elif allocation == "equal":
         want = _equal_allocation(sizes, size)
     else:
-        raise ConfigError("The 'allocation' parameter of stratified_sample must be "
-                          f"'proportional' or 'equal'. Got {allocation!r} instead.")
+        raise ConfigError(
+            "The 'allocation' parameter of stratified_sample must be "
+            f"'proportional' or 'equal'. Got {allocation!r} instead."
+        )
     rng = np.random.default_rng(seed)
-    chosen = [rng.choice(np.flatnonzero(codes == c), int(want[c]), replace=False)
-              for c in range(len(uniques))]
+    chosen = [
+        rng.choice(np.flatnonzero(codes == c), int(want[c]), replace=False)
+        for c in range(len(uniques))
+    ]
     return frame.iloc[np.sort(np.concatenate(chosen))]
 
 
@@ -139,8 +143,10 @@ def weighted_sample(
         rows = rng.choice(len(frame), size, replace=True, p=w / w.sum())
         return frame.iloc[np.sort(rows)]
     if size > int((w > 0).sum()):
-        raise DataError(f"weighted_sample: asked for {size} rows without replacement but only "
-                        f"{int((w > 0).sum())} have a positive weight")
+        raise DataError(
+            f"weighted_sample: asked for {size} rows without replacement but only "
+            f"{int((w > 0).sum())} have a positive weight"
+        )
     with np.errstate(divide="ignore"):
         keys = np.log(rng.random(len(w))) / w
     rows = np.argpartition(-keys, size - 1)[:size] if size else np.array([], dtype=int)
@@ -158,8 +164,9 @@ def _weights(frame: pd.DataFrame, weights: str | Sequence[float] | np.ndarray) -
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"weighted_sample: weight at row {row} is {w[row]!r}; weights must be "
-                        "finite and >= 0")
+        raise DataError(
+            f"weighted_sample: weight at row {row} is {w[row]!r}; weights must be finite and >= 0"
+        )
     if w.sum() <= 0:
         raise DataError("weighted_sample: every weight is zero")
     return w
@@ -182,11 +189,14 @@ class ReservoirSampler:
 
     def __init__(self, k: int, *, method: Literal["L", "R"] = "L", seed: int = 0) -> None:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ConfigError(f"The 'k' parameter of ReservoirSampler must be an integer >= 1. "
-                              f"Got {k!r} instead.")
+            raise ConfigError(
+                f"The 'k' parameter of ReservoirSampler must be an integer >= 1. Got {k!r} instead."
+            )
         if method not in ("L", "R"):
-            raise ConfigError(f"The 'method' parameter of ReservoirSampler must be 'L' or 'R'. "
-                              f"Got {method!r} instead.")
+            raise ConfigError(
+                f"The 'method' parameter of ReservoirSampler must be 'L' or 'R'. "
+                f"Got {method!r} instead."
+            )
         self.k = k
         self.method = method
         self.seed = seed
@@ -267,8 +277,10 @@ class WeightedReservoirSampler:
 
     def __init__(self, k: int, *, seed: int = 0) -> None:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ConfigError("The 'k' parameter of WeightedReservoirSampler must be an "
-                              f"integer >= 1. Got {k!r} instead.")
+            raise ConfigError(
+                "The 'k' parameter of WeightedReservoirSampler must be an "
+                f"integer >= 1. Got {k!r} instead."
+            )
         self.k = k
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -281,18 +293,22 @@ class WeightedReservoirSampler:
         self.draws_ += 1
         return math.log(1.0 - float(self._rng.random()))  # log of U in (0, 1]
 
-    def update(self, items: Sequence[Any] | np.ndarray, weights: Sequence[float] | np.ndarray
-               ) -> None:
+    def update(
+        self, items: Sequence[Any] | np.ndarray, weights: Sequence[float] | np.ndarray
+    ) -> None:
         """Feed a batch of items with their positive weights."""
         w = np.asarray(weights, dtype=float)
         if len(w) != len(items):
-            raise ConfigError(f"WeightedReservoirSampler.update: {len(items)} items but "
-                              f"{len(w)} weights")
+            raise ConfigError(
+                f"WeightedReservoirSampler.update: {len(items)} items but {len(w)} weights"
+            )
         bad = ~np.isfinite(w) | (w <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"WeightedReservoirSampler: weight of item {self.seen_ + row} is "
-                            f"{w[row]!r}; weights must be finite and > 0")
+            raise DataError(
+                f"WeightedReservoirSampler: weight of item {self.seen_ + row} is "
+                f"{w[row]!r}; weights must be finite and > 0"
+            )
         i = 0
         while i < len(w) and len(self._heap) < self.k:
             key = self._log_random() / w[i]
@@ -387,10 +403,12 @@ def importance_weights(
     True
     """
     if clip <= 1.0:
-        raise ConfigError(f"The 'clip' parameter of importance_weights must be > 1. "
-                          f"Got {clip!r} instead.")
-    chosen = list(columns) if columns is not None else [
-        c for c in source.columns if c in target.columns]
+        raise ConfigError(
+            f"The 'clip' parameter of importance_weights must be > 1. Got {clip!r} instead."
+        )
+    chosen = (
+        list(columns) if columns is not None else [c for c in source.columns if c in target.columns]
+    )
     require_columns(source, chosen, what="importance_weights (source)")
     require_columns(target, chosen, what="importance_weights (target)")
     if len(source) < 10 or len(target) < 10:
@@ -416,9 +434,13 @@ def _domain_probabilities(
     from loopml.trainingdata._stats import domain_scores, model_matrix
 
     if classifier == "lightgbm":
-        smooth = {"n_estimators": 300, "num_leaves": 4, "learning_rate": 0.05,
-                  "min_child_samples": max(20, min(500, (len(source) + len(target)) // 80)),
-                  "colsample_bytree": 1.0}
+        smooth = {
+            "n_estimators": 300,
+            "num_leaves": 4,
+            "learning_rate": 0.05,
+            "min_child_samples": max(20, min(500, (len(source) + len(target)) // 80)),
+            "colsample_bytree": 1.0,
+        }
         scores, label, _ = domain_scores(source, target, columns, seed=seed, params=smooth)
     elif classifier == "logistic":
         matrix = pd.get_dummies(model_matrix([source, target], columns), dtype=float)
@@ -429,8 +451,10 @@ def _domain_probabilities(
             model = LogisticRegression(max_iter=1000).fit(matrix[fold != k], label[fold != k])
             scores[fold == k] = model.predict_proba(matrix[fold == k])[:, 1]
     else:
-        raise ConfigError("The 'classifier' parameter of importance_weights must be "
-                          f"'lightgbm' or 'logistic'. Got {classifier!r} instead.")
+        raise ConfigError(
+            "The 'classifier' parameter of importance_weights must be "
+            f"'lightgbm' or 'logistic'. Got {classifier!r} instead."
+        )
     logit = np.log(np.clip(scores, 1e-6, 1 - 1e-6) / np.clip(1 - scores, 1e-6, 1)).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(logit, label)
     return platt.predict_proba(logit)[:, 1], label

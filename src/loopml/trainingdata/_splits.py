@@ -243,10 +243,14 @@ def _make_fold(
         )
     gap_rows = int(((times >= v_start - gap_ns) & (times < v_start)).sum())
     boundaries: dict[str, Any] = {
-        "train": {"start": to_timestamp(times[train_mask].min()),
-                  "end": to_timestamp(times[train_mask].max())},
-        "validation": {"start": to_timestamp(v_start),
-                       "end": to_timestamp(times[valid_mask].max())},
+        "train": {
+            "start": to_timestamp(times[train_mask].min()),
+            "end": to_timestamp(times[train_mask].max()),
+        },
+        "validation": {
+            "start": to_timestamp(v_start),
+            "end": to_timestamp(times[valid_mask].max()),
+        },
         "validation_end_exclusive": to_timestamp(v_end) if v_end is not None else None,
         "gap": timedelta(microseconds=gap_ns // 1000),
         "dropped_in_gap": gap_rows,
@@ -261,14 +265,18 @@ def _min_train_rows(
     if min_train is None:
         return max(1, n // (n_folds + 1))
     if isinstance(min_train, bool):
-        raise ConfigError(f"The 'min_train' parameter must be rows, a fraction or a duration. "
-                          f"Got {min_train!r} instead.")
+        raise ConfigError(
+            f"The 'min_train' parameter must be rows, a fraction or a duration. "
+            f"Got {min_train!r} instead."
+        )
     if isinstance(min_train, int):
         rows = min_train
     elif isinstance(min_train, float):
         if not 0.0 < min_train < 1.0:
-            raise ConfigError(f"The 'min_train' parameter as a fraction must lie in (0, 1). "
-                              f"Got {min_train!r} instead.")
+            raise ConfigError(
+                f"The 'min_train' parameter as a fraction must lie in (0, 1). "
+                f"Got {min_train!r} instead."
+            )
         rows = round(min_train * n)
     else:
         cut = sorted_times[0] + _ns(as_duration(min_train, name="min_train"))
@@ -329,8 +337,10 @@ def _start_of_last(
             return end
         return int(sorted_times[max(n_before - rows, 0)])
     if isinstance(size, bool):
-        raise ConfigError(f"The '{name}' parameter of make_split must be a fraction or a "
-                          f"duration like '7d'. Got {size!r} instead.")
+        raise ConfigError(
+            f"The '{name}' parameter of make_split must be a fraction or a "
+            f"duration like '7d'. Got {size!r} instead."
+        )
     return end - _ns(as_duration(size, name=name))
 
 
@@ -386,13 +396,17 @@ def _unordered_split(
     needs_group = by in ("group", "stratified_group")
     needs_target = by in ("stratified", "stratified_group")
     if needs_group and group is None:
-        raise ConfigError(f"make_split(by={by!r}) needs the 'group' column",
-                          hint="pass group='<column>' (e.g. the user or patient id)")
+        raise ConfigError(
+            f"make_split(by={by!r}) needs the 'group' column",
+            hint="pass group='<column>' (e.g. the user or patient id)",
+        )
     if needs_target and target is None:
-        raise ConfigError(f"make_split(by={by!r}) needs the 'target' column",
-                          hint="pass target='<label column>'")
-    require_columns(frame, [group if needs_group else None, target if needs_target else None],
-                    what=_WHAT)
+        raise ConfigError(
+            f"make_split(by={by!r}) needs the 'target' column", hint="pass target='<label column>'"
+        )
+    require_columns(
+        frame, [group if needs_group else None, target if needs_target else None], what=_WHAT
+    )
     n = len(frame)
     if by == "random":
         parts = _assign_rows(rng.permutation(n), fractions)
@@ -411,7 +425,7 @@ def _assign_rows(order: np.ndarray, fractions: tuple[float, float]) -> np.ndarra
     n_test, n_valid = round(fractions[1] * n), round(fractions[0] * n)
     parts = np.zeros(n, dtype=np.int8)
     parts[order[:n_test]] = 2
-    parts[order[n_test:n_test + n_valid]] = 1
+    parts[order[n_test : n_test + n_valid]] = 1
     return parts
 
 
@@ -465,8 +479,10 @@ def _finish(
     positions = [np.flatnonzero(parts == i) for i in range(3)]
     for name, rows, share in zip(_PARTS, positions, (1.0, *fractions), strict=True):
         if share > 0 and len(rows) == 0:
-            raise DataError(f"make_split(by={by!r}) left no {name} rows",
-                            hint="use more data or larger fractions")
+            raise DataError(
+                f"make_split(by={by!r}) left no {name} rows",
+                hint="use more data or larger fractions",
+            )
     boundaries: dict[str, Any] = {
         "seed": seed,
         "fractions": {"validation": fractions[0], "test": fractions[1]},
@@ -484,8 +500,10 @@ def _finish(
 def _group_codes(values: pd.Series, name: str | None) -> np.ndarray:
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
-        raise DataError(f"make_split: group column '{name}' is missing at row {row}",
-                        hint="fill or drop rows without a group")
+        raise DataError(
+            f"make_split: group column '{name}' is missing at row {row}",
+            hint="fill or drop rows without a group",
+        )
     codes, _ = pd.factorize(values)
     return np.asarray(codes, dtype=np.int64)
 
@@ -494,8 +512,10 @@ def _strata(values: pd.Series) -> np.ndarray:
     """Class codes; a numeric target with many values is cut into 10 quantile bins."""
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
-        raise DataError(f"make_split: target column '{values.name}' is missing at row {row}",
-                        hint="drop unlabeled rows before a stratified split")
+        raise DataError(
+            f"make_split: target column '{values.name}' is missing at row {row}",
+            hint="drop unlabeled rows before a stratified split",
+        )
     if pd.api.types.is_float_dtype(values.dtype) and values.nunique() > 20:
         values = pd.Series(pd.qcut(values, 10, labels=False, duplicates="drop"))
     codes, _ = pd.factorize(values)
