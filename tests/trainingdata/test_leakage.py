@@ -250,3 +250,12 @@ def test_report_to_dict_is_json(clean_frames: Frames) -> None:
     record = json.loads(json.dumps(run(train, test).to_dict()))
     assert record["ok"] is False
     assert record["findings"][0]["check"] == "id_overlap"
+
+
+@pytest.mark.slow
+def test_no_check_fires_on_ten_more_clean_datasets() -> None:
+    fired = []
+    for seed in range(1, 11):
+        train, test = split(clean_data(seed=seed))
+        fired += [(seed, str(f)) for f in run(train, test).findings]
+    assert fired == []
