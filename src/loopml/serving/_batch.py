@@ -171,8 +171,9 @@ def _dask(loaded: Any, source: Path, target: Path, kept: list[str], compute: Any
     columns = list(dict.fromkeys([*kept, *loaded.model.encoder.columns]))
     frame = dd.read_parquet(str(source), columns=columns, split_row_groups=False)
     meta = score_frame(loaded.model, frame._meta, version=loaded.version, keep=kept)
-    scored = frame.map_partitions(_PartitionScorer(loaded.model, int(loaded.version), kept),
-                                  meta=meta)
+    scored = frame.map_partitions(
+        _PartitionScorer(loaded.model, int(loaded.version), kept), meta=meta
+    )
     own: tuple[Any, Any] | None = None
     client = compute if isinstance(compute, Client) else None
     if client is None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml.core import ConfigError, NotFoundError, get_logger
-from loopml.data import RecordValidator, Schema
+from loopml.data import ColumnSchema, RecordValidator, Schema
 from loopml.serving._app import AdminActions
 from loopml.serving._model import ServedModel
 from loopml.serving._service import Deployment, PredictionService
@@ -83,14 +83,20 @@ def validator_for(loaded: Any) -> RecordValidator:
     ones may be any value, an unseen category is a counted warning and is encoded as
     missing; the target in a request is an error.
     """
+    target = getattr(loaded, "info", None) and loaded.info.tags.get("loopml.target")
+    if "data_schema" in getattr(loaded, "documents", {}):
+        schema = loaded.schema  # written at training: types and ranges of the features
+        if target and target not in schema:
+            role = ColumnSchema(target, "float", role="target")
+            schema = Schema({**schema.columns, target: role})
+        return RecordValidator(schema)
     columns: dict[str, dict[str, Any]] = {}
-    for feature in loaded.schema["features"]:
+    for feature in loaded.input_schema["features"]:
         if feature["kind"] == "categorical":
             columns[feature["name"]] = {"dtype": "category", "categories": feature["categories"]}
         else:
             dtype = "bool" if feature.get("dtype") == "bool" else "float"
             columns[feature["name"]] = {"dtype": dtype}
-    target = getattr(loaded, "info", None) and loaded.info.tags.get("loopml.target")
     if target and target not in columns:
         columns[target] = {"dtype": "float", "role": "target"}
     return RecordValidator(Schema.from_json({"columns": columns}))

@@ -86,7 +86,10 @@ class ServedModel:
 
     @classmethod
     def from_loaded(
-        cls, loaded: Any, *, scorer: Callable[[FloatArray], FloatArray] | None = None,
+        cls,
+        loaded: Any,
+        *,
+        scorer: Callable[[FloatArray], FloatArray] | None = None,
         backend: str | None = None,
     ) -> ServedModel:
         """A registered model (``loopml.registry.LoadedModel``) ready to serve.
@@ -96,11 +99,12 @@ class ServedModel:
         through their own ``predict_matrix``. ``scorer`` replaces the model's function (a
         compiled backend that passed its parity gate, see ``loopml.serving.compile_model``).
         """
-        spec = loaded.schema["features"]
+        spec = loaded.input_schema["features"]
         version, name = str(loaded.version), str(loaded.name)
         if scorer is not None:
-            return cls(version, RowEncoder(spec), scorer, loaded.booster, name, None,
-                       backend or "compiled")
+            return cls(
+                version, RowEncoder(spec), scorer, loaded.booster, name, None, backend or "compiled"
+            )
         if loaded.booster is not None:
             model = cls.from_booster(loaded.booster, spec, version=version)
             model.name = name
@@ -115,13 +119,20 @@ class ServedModel:
         last-value baselines read the records as a frame.
         """
         baseline = loaded.baseline
-        spec = loaded.schema["features"]
+        spec = loaded.input_schema["features"]
         version = f"{loaded.version}-baseline"
         constant = loaded.task != "multiclass_classification"
         if getattr(baseline, "kind", None) == "prior" and constant:
             value = float(baseline.value_[0])
-            return cls(version, RowEncoder(spec), lambda m: np.full(len(m), value), None,
-                       str(loaded.name), None, "baseline")
+            return cls(
+                version,
+                RowEncoder(spec),
+                lambda m: np.full(len(m), value),
+                None,
+                str(loaded.name),
+                None,
+                "baseline",
+            )
 
         def frame_scores(records: Sequence[dict[str, Any]]) -> FloatArray:
             import pandas as pd
@@ -129,8 +140,15 @@ class ServedModel:
             frame = pd.DataFrame.from_records(records)
             return np.asarray(baseline.predict(frame), dtype=np.float64)
 
-        return cls(version, RowEncoder(spec), lambda m: np.full(len(m), np.nan), None,
-                   str(loaded.name), frame_scores, "baseline")
+        return cls(
+            version,
+            RowEncoder(spec),
+            lambda m: np.full(len(m), np.nan),
+            None,
+            str(loaded.name),
+            frame_scores,
+            "baseline",
+        )
 
     @classmethod
     def from_booster(

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from loopml.core import ConfigError, Workspace, get_logger
+from loopml.core import BackendError, ConfigError, Workspace, get_logger
 from loopml.data import EventLog
 from loopml.serving._app import create_app
 from loopml.serving._deploy import RegistryDeployer, parse_model_ref
@@ -121,7 +121,7 @@ def build_service(
     return service, deployer, app
 
 
-def _run_worker(root: str, options: ServeOptions, host: str, port: int) -> None:
+def _run_worker(root: str, options: ServeOptions, host: str, port: int, ready: Any = None) -> None:
     """One worker process: its own socket, service, deployer and log writer."""
     import uvicorn
 
@@ -140,6 +140,8 @@ def _run_worker(root: str, options: ServeOptions, host: str, port: int) -> None:
         )
     )
     deployer.start()
+    if ready is not None:
+        ready.set()  # the socket listens: connections queue until uvicorn accepts them
     versions = ", ".join(sorted(service.deployment.models))
     _log.info(
         "worker %d serving %s (version %s) on %s:%d",
@@ -149,18 +151,30 @@ def _run_worker(root: str, options: ServeOptions, host: str, port: int) -> None:
         host,
         port,
     )
+    # uvicorn re-raises the signal that stopped it once it has restored the previous
+    # handlers; with the default handlers that kills the process before the log is
+    # flushed, so the previous handlers here only take note of it
+    quiet = {s: signal.signal(s, _noted) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run(sockets=[sock])
     finally:
         deployer.stop()
         service.close()  # flushes the prediction and feedback logs into Parquet
         sock.close()
+        for signum, handler in quiet.items():
+            signal.signal(signum, handler)
 
 
-def _worker_entry(root: str, options: ServeOptions, host: str, port: int) -> None:
+def _noted(signum: int, _frame: Any) -> None:
+    _log.info("worker %d stopping on signal %d", os.getpid(), signum)
+
+
+def _worker_entry(
+    root: str, options: ServeOptions, host: str, port: int, ready: Any = None
+) -> None:
     _die_with_parent()
     with contextlib.suppress(KeyboardInterrupt):  # the parent forwards SIGINT as SIGTERM
-        _run_worker(root, options, host, port)
+        _run_worker(root, options, host, port, ready)
 
 
 def _die_with_parent() -> None:
@@ -204,13 +218,21 @@ def serve(workspace: Workspace, options: ServeOptions) -> None:
 
 
 def _supervise(root: str, options: ServeOptions, host: str, port: int, workers: int) -> None:
-    """Start ``workers`` processes, restart one that dies, stop them all on a signal."""
-    context = multiprocessing.get_context("spawn")
-    stopping = False
+    """Start ``workers`` processes, restart one that dies, stop them all on a signal.
 
-    def start() -> Any:
+    A worker that dies before it serves (a model that cannot load, a port in use) stops
+    the whole command with its exit code; so do more than 5 crashes within a minute.
+    """
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    stopping = False
+    crashes: list[float] = []
+
+    def start(signal_ready: Any = None) -> Any:
         process = context.Process(
-            target=_worker_entry, args=(root, options, host, port), name="loopml-serve-worker"
+            target=_worker_entry,
+            args=(root, options, host, port, signal_ready),
+            name="loopml-serve-worker",
         )
         process.start()
         return process
@@ -220,15 +242,24 @@ def _supervise(root: str, options: ServeOptions, host: str, port: int, workers: 
         stopping = True
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    processes = [start() for _ in range(workers)]
+    processes = [start(ready if i == 0 else None) for i in range(workers)]
     try:
         while not stopping:
             for index, process in enumerate(processes):
-                if not process.is_alive() and not stopping:
-                    _log.warning(
-                        "worker %s exited with %s; starting another", process.pid, process.exitcode
+                if process.is_alive() or stopping:
+                    continue
+                crashes.append(time.monotonic())
+                recent = [t for t in crashes if t > time.monotonic() - 60]
+                if not ready.is_set() or len(recent) > 5:
+                    raise BackendError(
+                        f"a serving worker exited with code {process.exitcode} "
+                        + ("before it could serve" if not ready.is_set() else "too often"),
+                        hint="its error is printed above",
                     )
-                    processes[index] = start()
+                _log.warning(
+                    "worker %s exited with %s; starting another", process.pid, process.exitcode
+                )
+                processes[index] = start()
             time.sleep(0.2)
     finally:
         for process in processes:
