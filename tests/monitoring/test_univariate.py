@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -202,3 +204,16 @@ def test_all_null_current_column_is_reported_not_tested() -> None:
     column = report.column("x2")
     assert not column.drifted and "not tested" in column.reason
     assert column.null_rate_current == 1.0
+
+
+def test_current_window_from_a_parquet_file_column_by_column(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    reference = reference_from_frame(_family(rng, 3000))
+    current = _family(rng, 3000, shift=0.5)
+    path = tmp_path / "cur.parquet"
+    current.to_parquet(path)
+    from_file = drift_report(reference, path)
+    assert from_file.to_dict() == drift_report(reference, current).to_dict()
+    assert from_file.drifted_columns == ["x0"]
+    with pytest.raises(DataError, match="cannot read the current window"):
+        drift_report(reference, tmp_path / "missing.parquet")

@@ -15,6 +15,7 @@ as such instead of raising an alarm.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -169,9 +170,31 @@ class DriftReport:
         return pd.DataFrame([{k: c.to_dict()[k] for k in keys} for c in self.columns])
 
 
+class _ParquetColumns:
+    """A Parquet file read one column at a time: memory holds one column, not the table."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, ValueError) as error:
+            raise DataError(f"cannot read the current window from {path}: {error}") from None
+        text = [f.name for f in schema if str(f.type) in ("string", "large_string")]
+        self._file = pq.ParquetFile(path, read_dictionary=text)
+        self.columns = list(schema.names)
+
+    def __len__(self) -> int:
+        return int(self._file.metadata.num_rows)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        series: pd.Series = self._file.read(columns=[name]).column(0).to_pandas()
+        return series
+
+
 def drift_report(
     reference: Any,
-    current: pd.DataFrame,
+    current: pd.DataFrame | str | os.PathLike[str],
     *,
     columns: list[str] | None = None,
     alpha: float = 0.01,
@@ -187,15 +210,17 @@ def drift_report(
     mapping of column name to ``NumericReference`` / ``CategoricalReference``. With rows
     and ``method="auto"`` or ``"exact"`` KS and Wasserstein are exact; with a profile (or
     ``method="profile"``) every statistic comes from the summary (see ``compare_numeric``).
+    ``current`` is a DataFrame or the path of a Parquet file, read one column at a time.
     """
     _check_parameters(alpha, min_effect, method)
+    source: Any = current if isinstance(current, pd.DataFrame) else _ParquetColumns(current)
     frame = reference if isinstance(reference, pd.DataFrame) else None
-    summaries = _summaries(reference, columns, current)
+    summaries = _summaries(reference, columns, source)
     names = list(summaries) if columns is None else columns
     exact = frame is not None and method != "profile"
     partial = [
         _column_drift(
-            name, summaries[name], current[name], frame, exact, alpha, thresholds, cramer_von_mises
+            name, summaries[name], source[name], frame, exact, alpha, thresholds, cramer_von_mises
         )
         for name in names
     ]
@@ -205,7 +230,7 @@ def drift_report(
         for item, p_adj in zip(partial, adjusted, strict=True)
     ]
     return DriftReport(
-        verdicts, alpha, correction, min_effect, "exact" if exact else "profile", len(current)
+        verdicts, alpha, correction, min_effect, "exact" if exact else "profile", len(source)
     )
 
 
@@ -226,7 +251,7 @@ def _check_parameters(alpha: float, min_effect: float, method: str) -> None:
 
 
 def _summaries(
-    reference: Any, columns: list[str] | None, current: pd.DataFrame
+    reference: Any, columns: list[str] | None, current: Any
 ) -> dict[str, ColumnReference]:
     if isinstance(reference, pd.DataFrame):
         names = columns if columns is not None else list(reference.columns)

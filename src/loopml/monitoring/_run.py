@@ -386,7 +386,9 @@ def _quality(
     now: datetime,
     calibration: tuple[Any, Any] | None,
 ) -> None:
-    feedback = _read(workspace.feedback_log_dir, None, None)
+    first = windows[0].start if windows else None
+    assert first is None or isinstance(first, datetime)
+    feedback = _read(workspace.feedback_log_dir, first, None)  # labels come after predictions
     if feedback.empty or "label" not in feedback.columns:
         for result in results:
             result.notes.append("no labels in the feedback log yet: quality not measured")

@@ -286,39 +286,41 @@ def _count_on_grid(
     """Count values per grid cell in one pass, as ``np.searchsorted(points, v, 'right')`` would.
 
     A uniform fine grid locates most values by arithmetic; only the values that fall in a
-    fine bin holding (or touching) a grid point are placed by binary search. Returns the
-    counts per cell (``len(points) + 1``), the counts exactly on each point, and the sums
-    of the values below the first and at or above the last point.
+    fine bin holding (or touching) a grid point, or outside the grid, are placed by binary
+    search. Returns the counts per cell (``len(points) + 1``), the counts exactly on each
+    point, and the sums of the values below the first and at or above the last point.
     """
     lo, hi = float(points[0]), float(points[-1])
     with np.errstate(over="ignore", divide="ignore"):
         scale = _FINE_BINS / (hi - lo) if hi > lo else 0.0
     if not (np.isfinite(scale) and scale > 0 and np.isfinite(hi - lo)):
         return _count_by_search(points, values)
-    fine = np.clip(np.floor((values - lo) * scale), -1, _FINE_BINS - 1).astype(np.int64) + 1
-    fine[values < lo] = 0
-    fine[values >= hi] = _FINE_BINS + 1
-    starts = lo + (np.arange(_FINE_BINS + 2) - 1) / scale
-    cell_of_bin = np.searchsorted(points, starts, side="right")
-    holds = np.zeros(_FINE_BINS + 2, dtype=bool)
-    owner = np.clip(np.floor((points - lo) * scale).astype(np.int64) + 1, 0, _FINE_BINS + 1)
+    last = _FINE_BINS + 1
+    position = values - lo
+    position *= scale
+    np.floor(position, out=position)
+    np.clip(position, -1, _FINE_BINS, out=position)
+    fine = position.astype(np.int32)
+    del position
+    fine += 1  # 0: below lo, 1..F: inside, F+1: at or above hi
+    table = np.searchsorted(points, lo + (np.arange(last + 1) - 1) / scale, side="right")
+    owner = np.clip(np.floor((points - lo) * scale).astype(np.int64) + 1, 0, last)
+    ambiguous_bin = np.zeros(last + 1, dtype=bool)
     for shift in (-1, 0, 1):
-        holds[np.clip(owner + shift, 0, _FINE_BINS + 1)] = True
-    holds[0] = holds[-1] = False
-    ambiguous = holds[fine]
-    index = cell_of_bin[fine]
-    index[fine == 0] = 0
-    index[fine == _FINE_BINS + 1] = points.size
+        ambiguous_bin[np.clip(owner + shift, 0, last)] = True
+    ambiguous_bin[[0, last]] = True
+    table = np.where(ambiguous_bin, -1, table).astype(np.int32)
+    index = table[fine]
+    del fine
+    ambiguous = index < 0
     near = values[ambiguous]
     near_index = np.searchsorted(points, near, side="right")
     index[ambiguous] = near_index
     cells = np.bincount(index, minlength=points.size + 1).astype(np.float64)
     on_point = near_index[near == points[np.maximum(near_index - 1, 0)]] - 1
     equal = np.bincount(on_point[on_point >= 0], minlength=points.size).astype(np.float64)
-    top = values[fine == _FINE_BINS + 1]
-    equal[-1] += float(np.count_nonzero(top == hi))
-    sum_below = float(values[fine == 0].sum())
-    sum_above = float(top.sum())
+    sum_below = float(near[near_index == 0].sum())
+    sum_above = float(near[near_index == points.size].sum())
     return cells, equal, sum_below, sum_above
 
 
@@ -363,7 +365,12 @@ def compare_numeric(
         )
     grid = _reference_grid(reference)
     points, g_ref = grid.points, grid.level
-    cur_cells, equal_counts, sum_below, sum_above = _count_on_grid(points, values)
+    atoms = (
+        reference.quantiles.size
+        and np.unique(reference.quantiles).size < reference.quantiles.size / 2
+    )
+    counter = _count_by_search if atoms else _count_on_grid  # discrete data: most values on points
+    cur_cells, equal_counts, sum_below, sum_above = counter(points, values)
     below_counts = np.cumsum(cur_cells)[:-1]
     distance = _ks_on_grid(grid, below_counts, equal_counts, m)
     # Wasserstein-1: trapezoids on the grid plus the exact tails outside it.
