@@ -50,7 +50,7 @@ _FORMATS = {
 }
 _NAIVE_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP_US")
 _TZ_TYPE = "TIMESTAMP WITH TIME ZONE"
-_OFFSET_RE = r"(Z|z|UTC|[+-]\d\d(:?\d\d)?)$"
+_OFFSET_RE = r"(Z|z|UTC|[+-]\d\d(:?\d\d)?)\s*$"
 _ERROR_RE = re.compile(r"loopml:(naive|bad):(\d+)")
 DEFAULT_BATCH_SIZE = 65_536
 
@@ -513,17 +513,17 @@ def _normalise(
 
 
 def _parse_text_timestamp(index: int, column: str, zone: str | None) -> str:
-    has_offset = f"regexp_matches(trim({column}), {literal(_OFFSET_RE)})"
-    parsed = f"try_cast(trim({column}) AS TIMESTAMPTZ)"
+    has_offset = f"regexp_matches({column}, {literal(_OFFSET_RE)})"
+    parsed = f"try_cast({column} AS TIMESTAMPTZ)"
     bad = f"error('loopml:bad:{index}')"
     if zone is None:
         naive_value = f"error('loopml:naive:{index}')"
     else:
-        naive_value = f"timezone({literal(zone)}, try_cast(trim({column}) AS TIMESTAMP))"
+        naive_value = f"timezone({literal(zone)}, try_cast({column} AS TIMESTAMP))"
     return (
-        f"CASE WHEN {column} IS NULL OR trim({column}) = '' THEN NULL::TIMESTAMPTZ "
+        f"CASE WHEN {column} IS NULL OR {column} = '' THEN NULL::TIMESTAMPTZ "
         f"WHEN {has_offset} THEN coalesce({parsed}, {bad}) "
-        f"WHEN try_cast(trim({column}) AS TIMESTAMP) IS NULL THEN {bad} "
+        f"WHEN try_cast({column} AS TIMESTAMP) IS NULL THEN {bad} "
         f"ELSE {naive_value} END"
     )
 
@@ -561,18 +561,18 @@ def _first_bad_row(opened: OpenSource, name: str, kind: str) -> tuple[int, Any]:
     column = quote(name)
     if kind == "naive":
         bad = (
-            f"NOT regexp_matches(trim({column}), {literal(_OFFSET_RE)}) "
-            f"AND try_cast(trim({column}) AS TIMESTAMP) IS NOT NULL"
+            f"NOT regexp_matches({column}, {literal(_OFFSET_RE)}) "
+            f"AND try_cast({column} AS TIMESTAMP) IS NOT NULL"
         )
     else:
         bad = (
-            f"try_cast(trim({column}) AS TIMESTAMPTZ) IS NULL "
-            f"AND try_cast(trim({column}) AS TIMESTAMP) IS NULL"
+            f"try_cast({column} AS TIMESTAMPTZ) IS NULL "
+            f"AND try_cast({column} AS TIMESTAMP) IS NULL"
         )
     query = (
         f"SELECT loopml_row - 1, value FROM (SELECT row_number() OVER () AS loopml_row, "
         f"{column} AS value FROM ({opened.raw_sql}) AS raw) AS numbered "
-        f"WHERE value IS NOT NULL AND trim(value) <> '' AND {bad.replace(column, 'value')} "
+        f"WHERE value IS NOT NULL AND value <> '' AND {bad.replace(column, 'value')} "
         "ORDER BY loopml_row LIMIT 1"
     )
     found = opened.con.sql(query).fetchall()
