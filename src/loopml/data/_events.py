@@ -163,15 +163,36 @@ def _in_range(folder: str, low: datetime | None, high: datetime | None) -> bool:
 
 
 def prediction_log(workspace: Workspace) -> EventLog:
-    """The workspace's prediction log (``.loopml/logs/predictions``)."""
+    """The workspace's prediction log (``.loopml/logs/predictions``).
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> prediction_log(ws).directory.relative_to(ws.root).as_posix()
+    '.loopml/logs/predictions'
+    """
     return EventLog(workspace.predictions_log_dir)
 
 
 def feedback_log(workspace: Workspace) -> EventLog:
-    """The workspace's feedback log: labels that arrived (``.loopml/logs/feedback``)."""
+    """The workspace's feedback log: labels that arrived (``.loopml/logs/feedback``).
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> feedback_log(ws).directory.name
+    'feedback'
+    """
     return EventLog(workspace.feedback_log_dir)
 
 
 def feature_log(workspace: Workspace) -> EventLog:
-    """The workspace's feature log: feature values served (``.loopml/logs/features``)."""
+    """The workspace's feature log: feature values served (``.loopml/logs/features``).
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> feature_log(ws).directory.name
+    'features'
+    """
     return EventLog(workspace.features_log_dir)

@@ -44,7 +44,12 @@ DEFAULT_BINS = 30
 
 @dataclass(frozen=True)
 class ColumnProfile:
-    """The statistics of one column (see the module docstring for the keys)."""
+    """The statistics of one column (see the module docstring for the keys).
+
+    >>> column = profile(pd.DataFrame({"x": [1.0, 2.0, None]}))["x"]
+    >>> column.count, column.nulls, column.mean
+    (2, 1, 1.5)
+    """
 
     name: str
     kind: Kind
@@ -159,6 +164,11 @@ def profile(data: Any, *, bins: int = DEFAULT_BINS, reference: Profile | None = 
 
     With ``reference``, numeric histograms use the reference's edges, so the two profiles
     can be compared bin by bin (drift) or merged.
+
+    >>> train = profile(pd.DataFrame({"x": np.arange(30.0)}))
+    >>> live = profile(pd.DataFrame({"x": np.arange(30.0) + 100}), reference=train)
+    >>> live["x"].histogram["counts"][-1], train.merge(live).rows
+    (30, 60)
     """
     if not 20 <= bins <= 50:
         raise SchemaError(

@@ -27,7 +27,11 @@ _ID_NAME = re.compile(r"(^id$|_id$|^id_|uuid|_key$|^key$)", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ColumnSchema:
-    """What one column holds. ``min``/``max`` are numbers, or ISO strings for timestamps."""
+    """What one column holds. ``min``/``max`` are numbers, or ISO strings for timestamps.
+
+    >>> ColumnSchema("amount", "float", nullable=False, min=0.0).role
+    'feature'
+    """
 
     name: str
     dtype: Dtype

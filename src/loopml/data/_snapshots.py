@@ -50,6 +50,14 @@ class Snapshot:
 
     ``schema`` maps each column to its Arrow type (``'int64'``, ``'timestamp[us, tz=UTC]'``);
     ``time_range`` is the (min, max) of the source's timestamp column, in UTC.
+
+    >>> import tempfile
+    >>> from loopml.core import Config, SourceConfig, Workspace
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> _ = (ws.root / "t.csv").write_text("id,at\\n1,2024-01-01T09:00:00+01:00\\n")
+    >>> snap = ingest(ws, "t", SourceConfig(path="t.csv", timestamp="at"))
+    >>> snap.schema, snap.time_range[0].isoformat()
+    ({'id': 'int64', 'at': 'timestamp[us, tz=UTC]'}, '2024-01-01T08:00:00+00:00')
     """
 
     table: str
@@ -253,7 +261,16 @@ def list_snapshots(workspace: Workspace, table: str | None = None) -> list[Snaps
 
 
 def get_snapshot(workspace: Workspace, table: str, version: str | None = None) -> Snapshot:
-    """One snapshot of ``table``: ``version`` (a prefix is enough), else the newest."""
+    """One snapshot of ``table``: ``version`` (a prefix is enough), else the newest.
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> _ = (ws.root / "t.csv").write_text("id\\n1\\n")
+    >>> version = ingest(ws, "t", "t.csv").version
+    >>> get_snapshot(ws, "t", version[:4]).version == version
+    True
+    """
     snapshots = list_snapshots(workspace, table)
     if not snapshots:
         tables = sorted({snap.table for snap in list_snapshots(workspace)})
@@ -282,7 +299,16 @@ def load_snapshot(
     version: str | None = None,
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """A snapshot's rows as a DataFrame (timestamps tz-aware UTC)."""
+    """A snapshot's rows as a DataFrame (timestamps tz-aware UTC).
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> _ = (ws.root / "t.csv").write_text("id,x\\n1,0.5\\n2,1.5\\n")
+    >>> _ = ingest(ws, "t", "t.csv")
+    >>> load_snapshot(ws, "t", columns=["x"])["x"].tolist()
+    [0.5, 1.5]
+    """
     snapshot = get_snapshot(workspace, table, version)
     if columns is not None:
         missing = [name for name in columns if name not in snapshot.schema]

@@ -31,13 +31,11 @@ from loopml.core import (
     SchemaError,
     SourceConfig,
     SourceError,
-    get_logger,
     redact,
 )
 
 __all__ = ["iter_batches", "read_source", "to_source_config"]
 
-_LOG = get_logger("data.sources")
 _FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -566,8 +564,7 @@ def _first_bad_row(opened: OpenSource, name: str, kind: str) -> tuple[int, Any]:
         )
     else:
         bad = (
-            f"try_cast({column} AS TIMESTAMPTZ) IS NULL "
-            f"AND try_cast({column} AS TIMESTAMP) IS NULL"
+            f"try_cast({column} AS TIMESTAMPTZ) IS NULL AND try_cast({column} AS TIMESTAMP) IS NULL"
         )
     query = (
         f"SELECT loopml_row - 1, value FROM (SELECT row_number() OVER () AS loopml_row, "

@@ -39,7 +39,11 @@ _FIXES = {
 @dataclass(frozen=True)
 class Problem:
     """One problem: ``column`` (the field), the first ``row`` (None for a single record),
-    ``problem`` (a code), a ``message`` and the ``fix``; ``count`` rows are affected."""
+    ``problem`` (a code), a ``message`` and the ``fix``; ``count`` rows are affected.
+
+    >>> str(Problem("amount", "null", "null values", "fill the value", row=3, count=2))
+    "column 'amount', row 3: null values (2 rows); fill the value"
+    """
 
     column: str
     problem: str
@@ -126,6 +130,12 @@ def validate_batch(
 
     With ``serving=True`` the target column must be absent, and the target and timestamp
     columns are not required.
+
+    >>> schema = Schema.from_json({"columns": {"country": {"dtype": "category",
+    ...                                                    "categories": ["de", "fr"]}}})
+    >>> [str(p) for p in validate_batch(pd.DataFrame({"country": ["fr", "us"]}), schema).problems]
+    ["column 'country', row 1: 'us' is not one of the 2 categories of the reference; map the \
+value to a known category, or re-infer the schema if the new category is legitimate"]
     """
     problems: list[Problem] = []
     for column in schema.columns.values():

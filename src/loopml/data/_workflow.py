@@ -41,7 +41,11 @@ _VALIDATE_BATCH_ROWS = 262_144
 
 @dataclass(frozen=True)
 class InitResult:
-    """What ``init_project`` wrote and every choice it made, in words."""
+    """What ``init_project`` wrote and every choice it made, in words (see ``init_project``).
+
+    >>> InitResult.__dataclass_fields__["choices"].type
+    'list[str]'
+    """
 
     workspace: Workspace
     config: Config
@@ -188,7 +192,17 @@ def _propose_task(data_path: Path, source: SourceConfig, schema: Schema, choices
 
 
 def reference_schema(workspace: Workspace, table: str) -> Schema:
-    """The schema inferred from the first snapshot of ``table`` (its reference)."""
+    """The schema inferred from the first snapshot of ``table`` (its reference).
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> from loopml.data import ingest
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> _ = (ws.root / "t.csv").write_text("x\\n1\\n2\\n")
+    >>> _ = ingest(ws, "t", "t.csv")
+    >>> reference_schema(ws, "t")["x"].max
+    2.0
+    """
     first = list_snapshots(workspace, table)
     if not first:
         get_snapshot(workspace, table)  # raises NotFoundError naming what exists
@@ -213,6 +227,17 @@ def validate_snapshot(
     """Validate a snapshot (the newest by default) against a schema, batch by batch.
 
     The schema defaults to the one inferred from the first snapshot of the table.
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> from loopml.data import ingest
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> _ = (ws.root / "t.csv").write_text("x\\n1\\n2\\n")
+    >>> _ = ingest(ws, "t", "t.csv")
+    >>> _ = (ws.root / "t.csv").write_text("x\\n1\\n7\\n")
+    >>> _ = ingest(ws, "t", "t.csv")
+    >>> [str(p) for p in validate_snapshot(ws, "t").problems]  # doctest: +ELLIPSIS
+    ["column 'x', row 1: 7.0 is outside the range [1.0, 2.0] of the reference; ..."]
     """
     check_table_name(table)
     snapshot = get_snapshot(workspace, table, version)
@@ -253,7 +278,16 @@ def _combine(found: dict[tuple[str, str], Problem], problem: Problem, offset: in
 def snapshot_profile(
     workspace: Workspace, table: str, version: str | None = None, *, refresh: bool = False
 ) -> Profile:
-    """The profile of a snapshot, computed once and kept in ``.loopml/profiles/``."""
+    """The profile of a snapshot, computed once and kept in ``.loopml/profiles/``.
+
+    >>> import tempfile
+    >>> from loopml.core import Config, Workspace
+    >>> from loopml.data import ingest
+    >>> ws = Workspace.create(tempfile.mkdtemp(), Config(project="demo"))
+    >>> _ = (ws.root / "t.csv").write_text("x\\n1\\n3\\n")
+    >>> snapshot_profile(ws, "t" if ingest(ws, "t", "t.csv") else "")["x"].mean
+    2.0
+    """
     snapshot = get_snapshot(workspace, table, version)
     path = profile_path(workspace, table, snapshot.version)
     if path.is_file() and not refresh:
