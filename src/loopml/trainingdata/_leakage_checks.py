@@ -5,9 +5,10 @@ Thresholds (documented in docs/trainingdata.md):
 - duplicates: severe when >= 1% of test rows repeat a training row, a warning below (and
   always a warning when every feature has fewer than 50 distinct values: chance repeats);
 - a single feature: severe at AUC >= 0.98 (|Spearman| >= 0.98 for regression), on either side;
-  a warning when its power moves by >= 0.1 between train and test;
-- identifiers/dates: a warning at AUC >= 0.65 (|rho| >= 0.3), severe for identifiers at >= 0.8
-  (|rho| >= 0.6);
+  a warning when its power moves by >= 0.1 between train and test and by more than 4 standard
+  errors (Hanley-McNeil at AUC 0.5, or 1/sqrt(n));
+- identifiers/dates: a warning at AUC >= 0.65 (|rho| >= 0.3) and more than 4 standard errors
+  from no signal, severe for identifiers at >= 0.8 (|rho| >= 0.6);
 - categories only in test: a warning when >= 1% of test rows carry one;
 - domain classifier: a warning at cross-fitted AUC >= 0.6.
 """
@@ -128,12 +129,35 @@ def _standardised(context: Context) -> tuple[np.ndarray, np.ndarray, list[str]]:
     mean = context.train[columns].mean().to_numpy(dtype=np.float32)
     scale = (1.0 / spread[columns]).to_numpy(dtype=np.float32)
     scaled = []
-    for frame in (context.train, context.test):
+    for name, frame in (("train", context.train), ("test", context.test)):
         matrix = frame[columns].to_numpy(dtype=np.float32, na_value=np.nan, copy=True)
+        context.cache[f"complete_{name}"] = ~np.isnan(matrix).any(axis=1)
         matrix -= mean
         matrix *= scale
         scaled.append(np.nan_to_num(matrix, copy=False))
     return scaled[0], scaled[1], columns
+
+
+def _chance_rate(train: np.ndarray, test: np.ndarray, radius: float, context: Context) -> float:
+    """Probability that a random (test, train) pair lies within ``radius`` by chance.
+
+    Estimated on up to 3000 x 3000 sampled complete pairs from the shell between radius/10
+    and radius (scaled up by 1 / (1 - 10**-d)), so copies planted far closer than the radius
+    do not count as chance. In 10 or more dimensions this is essentially zero; in two or
+    three it is not, and the finding subtracts it.
+    """
+    rng = context.rng(8)
+    rows = []
+    for matrix, name in ((test, "test"), (train, "train")):
+        complete = np.flatnonzero(context.cache[f"complete_{name}"])
+        take = rng.choice(complete, min(3000, len(complete)), replace=False)
+        rows.append(matrix[take].astype(float))
+    a, b = rows
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    d2 = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
+    shell = (d2 > (radius / 10) ** 2) & (d2 <= radius**2)
+    return float(shell.mean() / (1.0 - 0.1 ** train.shape[1]))
 
 
 def _lsh_keys(
@@ -196,8 +220,13 @@ def _check_near_duplicates(context: Context) -> list[LeakageFinding]:
             break
     if skipped == tables:
         raise SkipCheck("the numeric features are so dense that every bucket overflowed")
-    near = (nearest <= radius) & ~exact
-    return _near_finding(near, partner, len(columns), skipped, tables)
+    complete_train, complete_test = context.cache["complete_train"], context.cache["complete_test"]
+    near = (nearest <= radius) & ~exact & complete_test
+    near[near] &= complete_train[partner[near]]
+    expected = (
+        _chance_rate(train, test, radius, context) * complete_test.sum() * (complete_train.sum())
+    )
+    return _near_finding(near, partner, len(columns), skipped, tables, expected)
 
 
 def _closest(
@@ -216,28 +245,34 @@ def _closest(
 
 
 def _near_finding(
-    near: np.ndarray, partner: np.ndarray, n_columns: int, skipped: int, tables: int
+    near: np.ndarray,
+    partner: np.ndarray,
+    n_columns: int,
+    skipped: int,
+    tables: int,
+    expected: float,
 ) -> list[LeakageFinding]:
     count = int(near.sum())
-    if count == 0:
+    if count <= expected + 3.0 * np.sqrt(expected) + 1.0:  # within what chance gives
         return []
-    share = count / len(near)
+    excess = (count - expected) / len(near)
     rows = np.flatnonzero(near)
     pairs = ", ".join(f"{r}~{partner[r]}" for r in rows[:5])
     return [
         LeakageFinding(
             "near_duplicates",
-            "severe" if share >= DUPLICATE_SEVERE else "warning",
-            f"{count} test rows ({share:.2%}) lie within {NEAR_TOLERANCE:g} standard deviations "
-            f"(RMS over {n_columns} numeric features) of a training row without being exact "
-            f"copies (test~train: {pairs}). Found with locality-sensitive hashing "
+            "severe" if excess >= DUPLICATE_SEVERE else "warning",
+            f"{count} test rows ({count / len(near):.2%}) lie within {NEAR_TOLERANCE:g} standard "
+            f"deviations (RMS over {n_columns} numeric features) of a training row without "
+            f"being exact copies, where chance alone would give about {expected:.1f} "
+            f"(test~train: {pairs}). Found with locality-sensitive hashing "
             f"({tables - skipped} of {tables} tables); a pair can be missed, so this is a lower "
-            "bound.",
+            "bound. Rows with missing numeric values are left to the exact check.",
             "remove near-copies (re-encoded, resized or re-sampled versions of one record) "
             "before splitting, or split by the entity they come from",
             rows=tuple(int(r) for r in rows[:10]),
-            value=share,
-            metric="share of test rows",
+            value=excess,
+            metric="share of test rows beyond chance",
         )
     ]
 
@@ -431,20 +466,30 @@ def _labels(context: Context) -> tuple[np.ndarray, np.ndarray]:
     return result
 
 
+def _null_se(y: np.ndarray, kind: str) -> float:
+    """Standard error of a single-feature power under no signal: Hanley-McNeil for an AUC
+    of 0.5 (rarest of the ten commonest classes against the rest), 1/sqrt(n) for Spearman."""
+    if kind == "regression":
+        return float(1.0 / np.sqrt(max(len(y), 1)))
+    n_pos = int(pd.Series(y).value_counts().iloc[:10].iloc[-1])
+    n_neg = len(y) - n_pos
+    return float(np.sqrt((n_pos + n_neg + 1) / (12.0 * max(n_pos, 1) * max(n_neg, 1))))
+
+
 def _sample_note(context: Context, train: pd.DataFrame, test: pd.DataFrame) -> str:
     if len(train) == len(context.train) and len(test) == len(context.test):
         return ""
-    y = train[context.target]
-    if target_kind(y) == "regression":
-        se = 1.0 / np.sqrt(len(y))
-    else:  # Hanley-McNeil standard error of an AUC near 0.5
-        n_pos = int(y.value_counts().iloc[-1])
-        n_neg = len(y) - n_pos
-        se = float(np.sqrt((n_pos + n_neg + 1) / (12.0 * max(n_pos, 1) * max(n_neg, 1))))
+    kind = target_kind(train[context.target])
+    se = _null_se(train[context.target].to_numpy(), kind)
     return (
         f" Measured on a uniform sample of {len(train):,} train and {len(test):,} test "
         f"rows (standard error about {se:.3f})."
     )
+
+
+def _shift_is_real(delta: float, se_train: float, se_test: float) -> bool:
+    """A power change counts when it is >= POWER_SHIFT and beyond 4 standard errors."""
+    return abs(delta) >= POWER_SHIFT and abs(delta) > 4.0 * float(np.hypot(se_train, se_test))
 
 
 @register("single_feature_predicts_label", "feature_power_shift")
@@ -452,6 +497,7 @@ def _check_single_feature(context: Context) -> list[LeakageFinding]:
     train, test, kind = _label_sample(context)
     y_train, y_test = _labels(context)
     metric = "|Spearman rho|" if kind == "regression" else "AUC"
+    se_train, se_test = _null_se(y_train, kind), _null_se(y_test, kind)
     findings = []
     for column in context.features:
         p_train, p_test = feature_power(
@@ -466,7 +512,7 @@ def _check_single_feature(context: Context) -> list[LeakageFinding]:
             continue
         if np.nanmax([p_train, p_test]) >= FEATURE_AUC_SEVERE:
             findings.append(_perfect_feature(column, p_train, p_test, metric, context, train, test))
-        elif abs(p_train - p_test) >= POWER_SHIFT and len(test) >= 200:
+        elif _shift_is_real(p_train - p_test, se_train, se_test):
             findings.append(
                 LeakageFinding(
                     "feature_power_shift",
@@ -559,7 +605,9 @@ def _identifier_finding(
     warn, severe = (
         (ID_RHO_WARN, ID_RHO_SEVERE) if kind == "regression" else (ID_AUC_WARN, ID_AUC_SEVERE)
     )
-    if not power >= warn:
+    null = 0.0 if kind == "regression" else 0.5
+    se = _null_se(_labels(context)[0], kind)
+    if not (power >= warn and power - null > 4.0 * se):
         return None
     severity: Severity = "severe" if role == "identifier" and power >= severe else "warning"
     metric = "|Spearman rho|" if kind == "regression" else "AUC"
