@@ -259,3 +259,19 @@ def test_no_check_fires_on_ten_more_clean_datasets() -> None:
         train, test = split(clean_data(seed=seed))
         fired += [(seed, str(f)) for f in run(train, test).findings]
     assert fired == []
+
+
+def test_near_duplicates_allow_for_chance_in_dense_low_dimensional_data() -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(40_000, 3)), columns=["a", "b", "c"])
+    frame["y"] = rng.integers(0, 2, len(frame))
+    frame.loc[::9, "a"] = np.nan  # missing values must not pile rows onto the mean
+    parts = make_split(frame, by="random", validation=0.0, test=0.3)
+    train, _, test = parts.frames(frame)
+    clean = check_leakage(train, test, target="y", checks=["near_duplicates"])
+    assert clean.findings == (), clean.summary()
+    planted = test.copy()
+    complete = train.dropna().iloc[:600]
+    planted.iloc[:600, :3] = complete[["a", "b", "c"]].to_numpy() + 1e-5
+    report = check_leakage(train, planted, target="y", checks=["near_duplicates"])
+    assert report.severe and "chance alone would give" in report.severe[0].message
