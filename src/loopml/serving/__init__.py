@@ -18,6 +18,14 @@
 from loopml.serving._app import AdminActions, create_app
 from loopml.serving._backends import BACKENDS, ParityReport, compile_model, find_compiled
 from loopml.serving._batch import BatchResult, predict_parquet, score_frame
+from loopml.serving._compress import (
+    CompressionReport,
+    Variant,
+    compress,
+    distill,
+    prune_features,
+    prune_trees,
+)
 from loopml.serving._deploy import (
     RegistryDeployer,
     load_registered,
@@ -36,6 +44,7 @@ __all__ = [
     "BACKENDS",
     "AdminActions",
     "BatchResult",
+    "CompressionReport",
     "Deployment",
     "FeatureLookup",
     "LogBackpressure",
@@ -49,17 +58,22 @@ __all__ = [
     "ServeOptions",
     "ServedModel",
     "ServiceMetrics",
+    "Variant",
     "bind_socket",
     "build_service",
     "compile_model",
+    "compress",
     "constant_model",
     "create_app",
+    "distill",
     "find_compiled",
     "load_registered",
     "online_feature_lookup",
     "parse_body",
     "parse_model_ref",
     "predict_parquet",
+    "prune_features",
+    "prune_trees",
     "score_frame",
     "serve",
     "validator_for",
