@@ -102,7 +102,8 @@ def prune_features(
         raise ConfigError(f"The features to keep must be in [1, {width}]. Got {keep!r} instead.")
     gain = booster.feature_importance(importance_type="gain")
     columns = sorted(np.argsort(-gain, kind="stable")[:keep].tolist())
-    categorical = [i for i, c in enumerate(columns) if c in loaded.model.encoder.categorical_indices]
+    kinds = set(loaded.model.encoder.categorical_indices)
+    categorical = [i for i, c in enumerate(columns) if c in kinds]
     data = lightgbm.Dataset(matrix[:, columns], y, categorical_feature=categorical or "auto")
     return lightgbm.train(_train_params(loaded), data, num_boost_round=_rounds(booster)), columns
 
