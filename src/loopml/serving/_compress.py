@@ -178,7 +178,7 @@ def _labels(loaded: Any, frame: pd.DataFrame, target: str) -> FloatArray:
         raise ConfigError(f"The frame has no target column {target!r} (columns: {list(frame)})")
     if loaded.task == "binary_classification":
         return (frame[target].to_numpy() == loaded.classes[1]).astype(np.float64)
-    return frame[target].to_numpy(dtype=np.float64)
+    return np.asarray(frame[target].to_numpy(dtype=np.float64), dtype=np.float64)
 
 
 def compress(
