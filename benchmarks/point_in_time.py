@@ -234,9 +234,10 @@ def wrong_rows(reference: Any, result_path: Path) -> dict[str, int]:
     columns = [*FEATURES["a"], *FEATURES["b"]]
     a = got[columns].to_numpy(dtype=float)
     b = reference[columns].to_numpy(dtype=float)
-    same = (a == b) | (np.isnan(a) & np.isnan(b))
-    return {"wrong": int((~same.all(axis=1)).sum()), "missing": missing,
-            "duplicated": duplicated}
+    same = ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=1)
+    kept = reference["row_id"].isin(raw["row_id"]).to_numpy()
+    return {"wrong": int((~same & kept).sum()), "missing": missing,
+            "dropped_with_values": int((~same & ~kept).sum()), "duplicated": duplicated}
 
 
 # -- online reads and streaming ------------------------------------------------------------------
@@ -399,8 +400,10 @@ def run_scale(scale: str, feast: Path | None, timeout: float, chosen: list[str])
 
 def report(results: list[dict[str, Any]], entity_rows: int) -> None:
     base = next((r for r in results if r["engine"] == "loopml" and "error" not in r), None)
-    print(f"{'engine':<14}{'seconds':>9}{'peak MB':>9}{'rows':>11}{'wrong':>8}{'missing':>9}"
-          f"   vs loopml")
+    print("wrong = rows returned whose values differ from the brute-force reference; missing ="
+          " entity rows not returned (of which 'had values' should have had features)")
+    print(f"{'engine':<14}{'seconds':>9}{'peak MB':>9}{'idle MB':>9}{'rows':>11}{'wrong':>7}"
+          f"{'missing':>9}{'had values':>12}   time vs loopml")
     for r in results:
         if "error" in r:
             print(f"{r['engine']:<14}  failed: {r['error']}")
@@ -408,8 +411,10 @@ def report(results: list[dict[str, Any]], entity_rows: int) -> None:
         ratio = f"{r['seconds'] / base['seconds']:.2f}x time" if base else ""
         wrong = str(r.get("wrong", "-"))
         missing = str(r.get("missing", entity_rows - r["rows"]))
-        print(f"{r['engine']:<14}{r['seconds']:>9.2f}{r['peak_mb']:>9.0f}{r['rows']:>11,}"
-              f"{wrong:>8}{missing:>9}   {ratio}")
+        lost = str(r.get("dropped_with_values", "-"))
+        print(f"{r['engine']:<14}{r['seconds']:>9.2f}{r['peak_mb']:>9.0f}"
+              f"{r['rss_before_mb']:>9.0f}{r['rows']:>11,}{wrong:>7}{missing:>9}{lost:>12}"
+              f"   {ratio}")
 
 
 if __name__ == "__main__":
