@@ -177,7 +177,8 @@ def _labels(loaded: Any, frame: pd.DataFrame, target: str) -> FloatArray:
     if target not in frame.columns:
         raise ConfigError(f"The frame has no target column {target!r} (columns: {list(frame)})")
     if loaded.task == "binary_classification":
-        return (frame[target].to_numpy() == loaded.classes[1]).astype(np.float64)
+        positive = np.asarray(frame[target].to_numpy() == loaded.classes[1])
+        return positive.astype(np.float64)
     return np.asarray(frame[target].to_numpy(dtype=np.float64), dtype=np.float64)
 
 
