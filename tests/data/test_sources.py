@@ -160,3 +160,21 @@ def test_parquet_written_by_pyarrow_roundtrips(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "t.parquet")
     frame = read_source(str(tmp_path / "t.parquet"), columns=["b"])
     assert list(frame.columns) == ["b"] and frame["b"].isna().sum() == 1
+
+
+def test_nanosecond_parquet_timestamps(tmp_path: Path) -> None:
+    stamps = [0, 1_700_000_000_123_456_789]
+    table = pa.table(
+        {
+            "aware": pa.array(stamps, pa.timestamp("ns", "UTC")),
+            "naive": pa.array(stamps, pa.timestamp("ns")),
+        }
+    )
+    pq.write_table(table, tmp_path / "ns.parquet")
+    with pytest.raises(SchemaError, match="column 'naive': timestamps without a time zone"):
+        read_source(SourceConfig(path=str(tmp_path / "ns.parquet"), timestamp="aware"))
+    config = SourceConfig(path=str(tmp_path / "ns.parquet"), timestamp="aware", timezone="UTC")
+    frame = read_source(config)
+    assert str(frame["aware"].dtype) == str(frame["naive"].dtype) == "datetime64[us, UTC]"
+    exact = pd.Timestamp("2023-11-14 22:13:20.123456789", tz="UTC")
+    assert abs(frame["aware"].iloc[1] - exact) < pd.Timedelta(1, "us")  # microseconds kept

@@ -500,6 +500,9 @@ def _normalise(
                 column=name,
             )
         return f"timezone({literal(zone)}, {column}::TIMESTAMP) AS {column}"
+    if kind != _TZ_TYPE and (kind.startswith("TIMESTAMPTZ") or kind.endswith("TIME ZONE")):
+        # another precision (nanoseconds): microseconds, like every other timestamp
+        return f"CAST({column} AS TIMESTAMPTZ) AS {column}"
     if kind == "VARCHAR" and (declared or as_text):
         return f"{_parse_text_timestamp(index, column, zone)} AS {column}"
     if declared and kind != _TZ_TYPE:
