@@ -72,12 +72,14 @@ class LeakageFinding:
 
 @dataclass(frozen=True)
 class LeakageReport:
-    """All findings of one :func:`check_leakage` run, with the time each check took."""
+    """All findings of one :func:`check_leakage` run, with the wall (``timings``) and CPU
+    (``cpu_timings``, this process) seconds each check took."""
 
     findings: tuple[LeakageFinding, ...]
     timings: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    cpu_timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def severe(self) -> list[LeakageFinding]:
@@ -125,6 +127,7 @@ class LeakageReport:
             "rows": dict(self.rows),
             "findings": [f.to_dict() for f in self.findings],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "cpu_timings": {k: round(v, 4) for k, v in self.cpu_timings.items()},
             "skipped": dict(self.skipped),
         }
 
@@ -242,21 +245,23 @@ def check_leakage(
     acknowledged = _acknowledgements(acknowledge)
     findings: list[LeakageFinding] = []
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     skipped: dict[str, str] = {}
     wanted = set(checks) if checks is not None else None
     for function in _selected(checks):
         name = _PRIMARY[function]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             findings.extend(function(context))
         except SkipCheck as reason:
             skipped[name] = str(reason)
         timings[name] = time.perf_counter() - started
+        cpu[name] = time.process_time() - cpu_started
     findings = [
         _acknowledged(f, acknowledged) for f in findings if wanted is None or f.check in wanted
     ]
     rows = {"train": len(train), "test": len(test)}
-    return LeakageReport(tuple(findings), timings, skipped, rows)
+    return LeakageReport(tuple(findings), timings, skipped, rows, cpu)
 
 
 def _acknowledged(finding: LeakageFinding, names: set[str]) -> LeakageFinding:
