@@ -40,6 +40,8 @@ def test_append_partitions_by_utc_date_and_reads_back(tmp_path: Path) -> None:
     window = log.read(start=datetime(2024, 3, 1, 23, tzinfo=UTC), end="2024-03-02T01:00:00Z")
     assert window["request_id"].tolist() == ["r1", "r2"]
     assert list(log.read(columns=["score"]).columns) == ["score"]
+    with pytest.raises(SchemaError, match="cannot read the log"):
+        log.read(columns=["no_such_column"])
     assert not [p for p in (tmp_path / "preds").rglob("*") if p.name.endswith(".tmp")]
 
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -134,6 +135,11 @@ class EventLog:
         try:
             frame: pd.DataFrame = con.sql(query).to_arrow_table().to_pandas()
             return frame
+        except duckdb.Error as error:
+            raise SchemaError(
+                f"{self.directory}: cannot read the log: {str(error).splitlines()[0]}",
+                hint="ask for columns the log has",
+            ) from None
         finally:
             con.close()
 
