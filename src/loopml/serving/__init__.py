@@ -35,7 +35,7 @@ from loopml.serving._deploy import (
 from loopml.serving._features import online_feature_lookup
 from loopml.serving._log import LogBackpressure, PredictionLogWriter
 from loopml.serving._metrics import ServiceMetrics
-from loopml.serving._model import RowEncoder, ServedModel, constant_model
+from loopml.serving._model import RowEncoder, ServedModel, SingleRowBooster, constant_model
 from loopml.serving._requests import ParsedRequest, RequestError, parse_body
 from loopml.serving._server import ServeOptions, bind_socket, build_service, serve
 from loopml.serving._service import Deployment, FeatureLookup, PredictionService
@@ -58,6 +58,7 @@ __all__ = [
     "ServeOptions",
     "ServedModel",
     "ServiceMetrics",
+    "SingleRowBooster",
     "Variant",
     "bind_socket",
     "build_service",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RowEncoder", "ServedModel", "constant_model"]
+__all__ = ["RowEncoder", "ServedModel", "SingleRowBooster", "constant_model"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -154,12 +154,85 @@ class ServedModel:
     def from_booster(
         cls, booster: Any, spec: Sequence[dict[str, Any]], *, version: str
     ) -> ServedModel:
-        """A native LightGBM Booster, single-threaded per request."""
+        """A native LightGBM Booster, single-threaded per request (``SingleRowBooster``)."""
+        return cls(
+            version, RowEncoder(spec), SingleRowBooster(booster), booster, backend="lightgbm"
+        )
 
-        def score(matrix: FloatArray) -> FloatArray:
-            return np.asarray(booster.predict(matrix, num_threads=1), dtype=np.float64)
 
-        return cls(version, RowEncoder(spec), score, booster, backend="lightgbm")
+class SingleRowBooster:
+    """LightGBM's own single-row fast path, with ``Booster.predict`` for larger batches.
+
+    ``Booster.predict`` spends about 40 us a call in Python (a new inner predictor, a
+    parameter copy, shape checks) around a few microseconds of tree walking. LightGBM's C
+    API has a prepared single-row predictor (``LGBM_BoosterPredictForMatSingleRowFast``);
+    calling it through ctypes gives the same numbers (tested bit for bit) in a fraction of
+    the time. A lock serialises it: the prepared predictor and the output buffer are shared.
+
+    >>> import lightgbm, numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(300, 4)); y = X[:, 0] > 0
+    >>> booster = lightgbm.train({"objective": "binary", "verbose": -1}, lightgbm.Dataset(X, y), 10)
+    >>> fast = SingleRowBooster(booster)
+    >>> bool(np.array_equal(fast(X[:1]), booster.predict(X[:1])))
+    True
+    """
+
+    def __init__(self, booster: Any) -> None:
+        import ctypes
+        import threading
+
+        import lightgbm.basic
+
+        lib = lightgbm.basic._LIB  # type: ignore[attr-defined]
+        _c_str, _safe_call = lightgbm.basic._c_str, lightgbm.basic._safe_call
+
+        self.booster = booster
+        self.iteration = int(booster.best_iteration or 0)
+        self.width = int(booster.num_feature())
+        self.outputs = int(booster.num_model_per_iteration())
+        self._config = ctypes.c_void_p()
+        _safe_call(
+            lib.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(0),
+                ctypes.c_int(0),
+                ctypes.c_int(self.iteration),
+                ctypes.c_int(1),
+                ctypes.c_int32(self.width),
+                _c_str("num_threads=1"),
+                ctypes.byref(self._config),
+            )
+        )
+        self._free = lib.LGBM_FastConfigFree
+        self._call = lib.LGBM_BoosterPredictForMatSingleRowFast
+        self._check = _safe_call
+        self._out = np.empty(self.outputs, dtype=np.float64)
+        self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        self._length = ctypes.c_int64()
+        self._length_ref = ctypes.byref(self._length)
+        self._void_p = ctypes.c_void_p
+        self._lock = threading.Lock()
+
+    def __call__(self, matrix: FloatArray) -> FloatArray:
+        if matrix.shape != (1, self.width):
+            predicted = self.booster.predict(
+                matrix, num_threads=1, num_iteration=self.iteration or None
+            )
+            return np.asarray(predicted, dtype=np.float64)
+        row = np.ascontiguousarray(matrix[0], dtype=np.float64)
+        with self._lock:
+            self._check(
+                self._call(
+                    self._config, self._void_p(row.ctypes.data), self._length_ref, self._out_ptr
+                )
+            )
+            out = self._out.copy()
+        return out if self.outputs == 1 else out.reshape(1, -1)
+
+    def __del__(self) -> None:
+        config = getattr(self, "_config", None)
+        if config is not None and config.value:
+            self._free(config)
 
 
 def constant_model(

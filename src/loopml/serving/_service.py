@@ -9,6 +9,7 @@ snapshot finishes on it and the next one sees the new: a model swap fails no req
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -91,6 +92,13 @@ class PredictionService:
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-shadow")
         self._swap_lock = threading.Lock()
         self.started = time.time()
+        # request ids: a random per-process prefix and a counter (os.urandom per request
+        # costs tens of microseconds on a busy machine; this costs well under one)
+        self._id_prefix = new_id("req")
+        self._id_counter = itertools.count(1)
+
+    def _new_request_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._id_counter):x}"
 
     # -- deployment --------------------------------------------------------------------
     @property
@@ -118,7 +126,7 @@ class PredictionService:
         except RequestError:
             self.metrics.count("validation_failures")
             raise
-        request_id = parsed.request_id or new_id("req")
+        request_id = parsed.request_id or self._new_request_id()
         unit_id = parsed.unit_id or _unit(parsed) or request_id
         decision = deployment.policy.route(unit_id, request_id)
         scores, fallback_reason, version = self._score(deployment, decision, parsed, start)
@@ -206,8 +214,10 @@ class PredictionService:
                     model.predict_records, parsed.records
                 )
                 scores = future.result(timeout=left_ms / 1000.0)
-            else:
+            else:  # a fast model runs inline; an overrun is counted, not cut off
                 scores = model.predict_records(parsed.records)
+                if (time.perf_counter() - start) * 1000.0 > self.latency_budget_ms:
+                    self.metrics.count("budget_overruns", version=decision.version)
         except FutureTimeout:
             return self._fallback(
                 deployment,
