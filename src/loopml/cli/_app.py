@@ -34,6 +34,7 @@ _COMMAND_MODULES: list[str] = [
     "loopml.cli._trainingdata",
     "loopml.cli._label",
     "loopml.cli._training",
+    "loopml.cli._continual",
 ]
 
 

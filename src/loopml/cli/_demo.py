@@ -30,9 +30,20 @@ def demo(
         ),
     ] = False,
 ) -> None:
-    """Generate the card-fraud scenario, ingest, profile and validate it, and summarise."""
+    """Run the whole loop on the card-fraud scenario and write a timeline report."""
     from rich.console import Console
 
-    from loopml.datasets import run_demo
+    from loopml.continual import LOOP_MIN_DAYS, LOOP_STEPS
+    from loopml.datasets import DEMO_STEPS, run_demo
 
-    run_demo(directory, days=days, seed=seed, force=force, console=Console())
+    console = Console()
+    loop = days >= LOOP_MIN_DAYS
+    if not loop:
+        console.print(
+            f"[yellow]note:[/] the loop steps (train, evaluate, replay, report) need at least "
+            f"{LOOP_MIN_DAYS} days (labels take up to 30 days to arrive); with --days {days} "
+            "only the data steps run."
+        )
+
+    steps = [*DEMO_STEPS, *LOOP_STEPS] if loop else list(DEMO_STEPS)
+    run_demo(directory, days=days, seed=seed, force=force, console=console, steps=steps)

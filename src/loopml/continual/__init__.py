@@ -5,6 +5,7 @@
 'automated stateless retraining'
 """
 
+from loopml.continual._demo import LOOP_MIN_DAYS, LOOP_STEPS, card_features
 from loopml.continual._learners import Fitted, LightGBMLearner, LogisticLearner, make_learner
 from loopml.continual._policy import RetrainDecision, decide_retrain, stage_of, window_weights
 from loopml.continual._simulate import (
@@ -16,6 +17,8 @@ from loopml.continual._simulate import (
 from loopml.core import RetrainConfig, RolloutConfig
 
 __all__ = [
+    "LOOP_MIN_DAYS",
+    "LOOP_STEPS",
     "Fitted",
     "LightGBMLearner",
     "LogisticLearner",
@@ -24,6 +27,7 @@ __all__ = [
     "RolloutConfig",
     "SimulationResult",
     "build_stream_features",
+    "card_features",
     "check_stream",
     "decide_retrain",
     "make_learner",

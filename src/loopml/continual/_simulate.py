@@ -387,9 +387,11 @@ class _Replay:
         first = champion
         versions: dict[str, Fitted] = {"1": champion}
         champion_version, next_version = "1", 2
+        # A replayed step is one batch request: no per-request latency budget applies.
         service = PredictionService(
             Deployment.single(self._served(champion, "1")),
             enforce_budget=False,
+            latency_budget_ms=float("inf"),
             log_writer=self.service,
         )
         reference_rows = train_rows
@@ -586,20 +588,29 @@ class _Replay:
         champion_version: str,
         next_version: int,
     ) -> dict[str, Any]:
+        # The freshest labels (those that arrived during the last step) judge the challenger,
+        # so it trains only on labels known before them: the gate is out of sample for both.
         stateful = self.retrain_config.mode == "stateful"
-        rows = self._labeled(now)
-        since = self._labeled(now, since=now - self.step)
-        continuing = self.learner.continues(champion, stateful) and len(since) > 0
-        used = since if continuing else rows
+        cutoff = now - self.step
+        fresh = self._labeled(now, since=cutoff)
+        rows = self._labeled(cutoff)
+        judged = len(rows) >= 10 and len(fresh) > 0
+        if not judged:  # nothing fresh to judge with: train on everything, say so
+            rows, fresh = self._labeled(now), np.zeros(0, dtype=np.int64)
+        newest = self._labeled(cutoff, since=cutoff - self.step)
+        continuing = self.learner.continues(champion, stateful) and len(newest) > 0
+        used = newest if continuing else rows
         candidate = self._fit(used, champion, stateful)
-        fresh = since[-2000:] if len(since) else rows[-2000:]
-        challenger_quality = self._quality(
-            self.learner.predict(candidate, self.x[fresh]), self.y[fresh]
-        )
-        champion_quality = self._quality(
-            self.learner.predict(champion, self.x[fresh]), self.y[fresh]
-        )
-        accepted = challenger_quality >= champion_quality - self.gate_tolerance
+        if judged:
+            challenger_quality = self._quality(
+                self.learner.predict(candidate, self.x[fresh]), self.y[fresh]
+            )
+            champion_quality = self._quality(
+                self.learner.predict(champion, self.x[fresh]), self.y[fresh]
+            )
+        else:
+            challenger_quality = champion_quality = float("nan")
+        accepted = not judged or challenger_quality >= champion_quality - self.gate_tolerance
         event = {
             "kind": "retrained",
             "time": str(now),
@@ -613,6 +624,7 @@ class _Replay:
                 "champion": champion_quality,
                 "champion_version": champion_version,
                 "fresh_rows": int(len(fresh)),
+                "judged": judged,
             },
             "accepted": bool(accepted),
         }
@@ -694,11 +706,8 @@ class _Replay:
 
         champion, challenger = state["champion"], state["challenger"]
         del rows
-        window = np.nonzero(
-            (self.times >= state["since"]).to_numpy()
-            & (self.times < now).to_numpy()
-            & (self.label_times <= now).to_numpy()
-        )[0]
+        served_window = (self.times >= state["since"]).to_numpy() & (self.times < now).to_numpy()
+        window = np.nonzero(served_window & (self.label_times <= now).to_numpy())[0]
         if state["phase"] == "shadow":
             if now < state["shadow_until"]:
                 return state
@@ -740,7 +749,9 @@ class _Replay:
             )
             self.events.append({"kind": "canary_step", "time": str(now), "weight": weight})
             return state
-        return self._canary_analysis(state, window, served, version_of, now, service, versions)
+        return self._canary_analysis(
+            state, np.nonzero(served_window)[0], served, version_of, now, service, versions
+        )
 
     def _canary_spec(self) -> Any:
         from loopml.experiments import CanarySpec
@@ -776,10 +787,11 @@ class _Replay:
         arms = {}
         for version in (champion, challenger):
             mine = window[version_of[window] == version]
+            labeled = mine[(self.label_times.iloc[mine] <= now).to_numpy()]
             if self.task == "regression":
-                quality = -np.abs(served[mine] - self.y[mine])
+                quality = -np.abs(served[labeled] - self.y[labeled])
             else:
-                quality = ((served[mine] >= 0.5) == (self.y[mine] == 1)).astype(float)
+                quality = ((served[labeled] >= 0.5) == (self.y[labeled] == 1)).astype(float)
             arms[version] = ArmWindow.of(len(mine), 0, np.zeros(len(mine)), served[mine], quality)
         analysis = analyze_step(
             controller.spec, arms[champion], arms[challenger], weight=controller.weight

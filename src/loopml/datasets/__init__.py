@@ -7,6 +7,7 @@
 """
 
 from loopml.datasets._card_fraud import CardFraud, GroundTruth, LabelDelay, card_fraud
+from loopml.datasets._demo import STEPS as DEMO_STEPS
 from loopml.datasets._demo import DemoResult, DemoStep, run_demo
 from loopml.datasets._loaders import (
     YOUTUBE_LABELING_FUNCTIONS,
@@ -20,6 +21,7 @@ from loopml.datasets._loaders import (
 )
 
 __all__ = [
+    "DEMO_STEPS",
     "YOUTUBE_LABELING_FUNCTIONS",
     "CardFraud",
     "DemoResult",

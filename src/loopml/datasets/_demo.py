@@ -110,6 +110,8 @@ class DemoResult:
     """Column -> row of each problem planted in the corrupted copy of the fresh day."""
     steps: list[DemoStep] = field(default_factory=list)
     summary_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What later stages of the loop produced (training run, evaluation, simulation)."""
 
     @property
     def fresh(self) -> pd.DataFrame:
@@ -127,8 +129,12 @@ def run_demo(
     seed: int = 0,
     force: bool = False,
     console: Console | None = None,
+    steps: list[Step] | None = None,
 ) -> DemoResult:
     """Run every step of the demo in ``directory`` and print what each one did.
+
+    ``steps`` defaults to the data steps (``STEPS``); ``loopml demo`` passes the whole loop
+    (``STEPS + loopml.continual.LOOP_STEPS``).
 
     Re-running in the same folder is safe: files are rewritten atomically and identical data
     maps to the same snapshot versions. A folder holding another project's ``loopml.yaml`` is
@@ -146,15 +152,15 @@ def run_demo(
     from loopml.datasets._demo_report import print_step, print_summary
 
     if isinstance(days, bool) or not isinstance(days, int) or days < 2:
-        raise ConfigError(f"The 'days' parameter of run_demo must be an integer >= 2. "
-                          f"Got {days!r} instead.")
+        raise ConfigError(
+            f"The 'days' parameter of run_demo must be an integer >= 2. Got {days!r} instead."
+        )
     result = DemoResult(directory=Path(directory).resolve(), seed=seed, days=days)
     _prepare_folder(result.directory, force)
-    for step in STEPS:
+    for step in STEPS if steps is None else steps:
         began = time.perf_counter()
         message = step(result)
-        done = DemoStep(step.__name__.removeprefix("step_"), message,
-                        time.perf_counter() - began)
+        done = DemoStep(step.__name__.removeprefix("step_"), message, time.perf_counter() - began)
         result.steps.append(done)
         if console is not None:
             print_step(console, done)
@@ -185,8 +191,10 @@ def _prepare_folder(directory: Path, force: bool) -> None:
         shutil.rmtree(directory / ".loopml", ignore_errors=True)
         written = [directory / "data" / f"{name}.parquet" for name in SOURCES]
         written += (directory / "data").glob("transactions-*.parquet")
-        written += [directory / "truth" / "labels.parquet",
-                    directory / "truth" / "ground_truth.json"]
+        written += [
+            directory / "truth" / "labels.parquet",
+            directory / "truth" / "ground_truth.json",
+        ]
         for path in written:
             path.unlink(missing_ok=True)
         config_path.unlink(missing_ok=True)
@@ -224,8 +232,9 @@ def step_write(result: DemoResult) -> str:
         file_name = f"transactions-{fresh_date}.parquet" if name == "fresh" else f"{name}.parquet"
         result.files[name] = _write_parquet(frame.reset_index(drop=True), folder / file_name)
     result.files["ground_truth"] = truth / "ground_truth.json"
-    atomic_write_text(result.files["ground_truth"],
-                      json.dumps(world.ground_truth.to_dict(), indent=2))
+    atomic_write_text(
+        result.files["ground_truth"], json.dumps(world.ground_truth.to_dict(), indent=2)
+    )
     return (
         f"data/ as known on {fresh_date}: {len(tables['transactions']):,} transactions, "
         f"{len(tables['chargebacks']):,} chargebacks; fresh day {len(tables['fresh']):,} rows; "
@@ -352,8 +361,12 @@ def _write_parquet(frame: pd.DataFrame, target: Path) -> Path:
 
 def _quantiles(values: pd.Series) -> dict[str, float]:
     if values.empty:
-        return {"min": float("nan"), "median": float("nan"), "p90": float("nan"),
-                "max": float("nan")}
+        return {
+            "min": float("nan"),
+            "median": float("nan"),
+            "p90": float("nan"),
+            "max": float("nan"),
+        }
     return {
         "min": float(values.min()),
         "median": float(values.median()),
@@ -402,16 +415,20 @@ def describe_report(report: ValidationReport) -> str:
     """One line: 'no problems', or each problem's column, kind and number of rows."""
     if report.ok:
         return "no problems"
-    found = ", ".join(f"{p.column}: {p.problem} ({p.count} row{'s' if p.count > 1 else ''})"
-                      for p in report.problems)
+    found = ", ".join(
+        f"{p.column}: {p.problem} ({p.count} row{'s' if p.count > 1 else ''})"
+        for p in report.problems
+    )
     return f"{len(report.problems)} problem(s): {found}"
 
 
 def _report_json(report: ValidationReport | None) -> dict[str, Any] | None:
     if report is None:
         return None
-    problems = [{"column": p.column, "problem": p.problem, "row": p.row, "count": p.count}
-                for p in report.problems]
+    problems = [
+        {"column": p.column, "problem": p.problem, "row": p.row, "count": p.count}
+        for p in report.problems
+    ]
     return {"rows": report.rows, "ok": report.ok, "problems": problems}
 
 
@@ -421,8 +438,10 @@ def _write_summary(result: DemoResult) -> Path:
         "directory": str(result.directory),
         "seed": result.seed,
         "days": result.days,
-        "steps": [{"name": s.name, "message": s.message, "seconds": round(s.seconds, 3)}
-                  for s in result.steps],
+        "steps": [
+            {"name": s.name, "message": s.message, "seconds": round(s.seconds, 3)}
+            for s in result.steps
+        ],
         "snapshots": {
             table: {"version": snap.version, "rows": snap.rows, "new": result.new_versions[table]}
             for table, snap in result.snapshots.items()

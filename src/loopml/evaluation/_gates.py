@@ -73,7 +73,8 @@ def _value(
         ]
         return [(f"{slice_name}={r['value']}", float(r.get(metric, float("nan")))) for r in rows]
     found = evaluation.get("metrics", {}).get(metric)
-    return [("overall", float(found["value"]) if found is not None else float("nan"))]
+    value = None if found is None else found.get("value")
+    return [("overall", float("nan") if value is None else float(value))]
 
 
 def _reference(gate: GateConfig, evaluation: dict[str, Any]) -> float | None:
