@@ -23,8 +23,14 @@ _INVERTED = {"fhddm"}
 
 
 def _make(name: str, params: dict[str, Any]) -> Any:
-    from river import drift
-    from river.drift import binary
+    try:
+        from river import drift
+        from river.drift import binary
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "the streaming detectors need the 'river' package",
+            hint="pip install 'river>=0.21' (it is in loopml's dev extra)",
+        ) from None
 
     factories: dict[str, Any] = {
         "adwin": drift.ADWIN,
