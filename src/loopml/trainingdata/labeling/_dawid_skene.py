@@ -105,11 +105,15 @@ class DawidSkene(LabelModel):
         log_t = np.log(self.confusion_)
         base = np.log(self.class_balance_) + log_t[:, 0, :].sum(axis=0)
         weights = (log_t[:, 1:, :] - log_t[:, :1, :]).reshape(-1, k)
-        log_post = np.asarray(votes @ weights) + base
-        top = log_post.max(axis=1, keepdims=True)
-        joint = np.exp(log_post - top)
-        evidence = joint.sum(axis=1, keepdims=True)
-        return joint / evidence, float(np.mean(np.log(evidence) + top))
+        # class-major (k, n) so every reduction over the k classes runs along rows of n
+        log_post = np.ascontiguousarray(np.asarray(votes @ weights).T)
+        log_post += base[:, None]
+        top = log_post.max(axis=0)
+        log_post -= top
+        joint = np.exp(log_post, out=log_post)
+        evidence = joint.sum(axis=0)
+        joint /= evidence
+        return joint.T, float(np.mean(np.log(evidence) + top))
 
     def _predict_proba(self, L: IntArray) -> FloatArray:
         return posterior(L, self.confusion_, self.class_balance_, abstain_evidence=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from loopml.trainingdata.labeling._base import LabelModel, TieBreak
-from loopml.trainingdata.labeling._matrix import FloatArray, IntArray, vote_counts
+from loopml.trainingdata.labeling._matrix import FloatArray, IntArray, lf_agreement, vote_counts
 
 __all__ = ["MajorityVote"]
 
@@ -39,21 +39,3 @@ class MajorityVote(LabelModel):
         totals = counts.sum(axis=1, keepdims=True)
         proba = np.where(totals > 0, counts / np.maximum(totals, 1), self.class_balance_)
         return np.asarray(proba, dtype=np.float64)
-
-
-def lf_agreement(L: IntArray, proba: FloatArray) -> FloatArray:
-    """Per labeling function, the mean probability its votes get from ``proba`` (NaN if none).
-
-    >>> lf_agreement(np.array([[0, 1], [0, -1]]), np.array([[0.9, 0.1], [0.6, 0.4]]))
-    array([0.75, 0.1 ])
-    """
-    voted = L != -1
-    rows = np.arange(L.shape[0])
-    agree = np.zeros(L.shape[1])
-    for j in range(L.shape[1]):
-        mask = voted[:, j]
-        if mask.any():
-            agree[j] = proba[rows[mask], L[mask, j]].mean()
-        else:
-            agree[j] = np.nan
-    return agree

@@ -23,6 +23,7 @@ __all__ = [
     "infer_cardinality",
     "VoteMoments",
     "label_dtype",
+    "lf_agreement",
     "one_blas_thread",
     "linear_votes",
     "vote_counts",
@@ -272,7 +273,36 @@ def vote_counts(L: IntArray, cardinality: int) -> FloatArray:
     array([[2., 0.],
            [1., 1.]])
     """
-    counts = np.zeros((L.shape[0], cardinality))
-    for c in range(cardinality):
-        counts[:, c] = np.count_nonzero(c == L, axis=1)
+    n, m = L.shape
+    counts = np.empty((n, cardinality))
+    ones = np.ones(m, dtype=np.float32)
+    with one_blas_thread():
+        starts = range(0, n, _CHUNK)
+        for start, blocks in zip(starts, _class_blocks(L, cardinality, _CHUNK), strict=True):
+            for c, block in enumerate(blocks):
+                counts[start : start + _CHUNK, c] = block @ ones
     return counts
+
+
+def lf_agreement(L: IntArray, proba: FloatArray) -> FloatArray:
+    """Per labeling function, the mean probability its votes get from ``proba`` (NaN if none).
+
+    >>> lf_agreement(np.array([[0, 1], [0, -1]]), np.array([[0.9, 0.1], [0.6, 0.4]]))
+    array([0.75, 0.1 ])
+    """
+    n, m = L.shape
+    k = proba.shape[1]
+    agree, votes = np.zeros(m), np.zeros(m)
+    weights = proba.astype(np.float32)
+    ones = np.ones(_CHUNK, dtype=np.float32)
+    with one_blas_thread():
+        starts = range(0, n, _CHUNK)
+        for start, blocks in zip(starts, _class_blocks(L, k, _CHUNK), strict=True):
+            for c, block in enumerate(blocks):
+                agree += weights[start : start + _CHUNK, c] @ block
+                votes += ones[: len(block)] @ block
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(votes > 0, agree / np.maximum(votes, 1), np.nan))
+
+
+_CHUNK = 65_536
