@@ -8,7 +8,6 @@ True
 
 from typing import Any
 
-from loopml.trainingdata import _leakage_checks  # noqa: F401 - registers the checks
 from loopml.trainingdata._augment import augment_split, mixup, perturb, synthesize_text
 from loopml.trainingdata._build import TrainingSet, build_training_set
 from loopml.trainingdata._imbalance import (
@@ -25,11 +24,11 @@ from loopml.trainingdata._labels import (
     label_delay,
 )
 from loopml.trainingdata._leakage import (
-    LEAKAGE_CHECKS,
     LeakageFinding,
     LeakageReport,
     check_leakage,
 )
+from loopml.trainingdata._leakage_checks import LEAKAGE_CHECKS
 from loopml.trainingdata._sampling import (
     ImportanceWeights,
     ReservoirSampler,

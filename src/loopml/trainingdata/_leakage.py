@@ -20,7 +20,7 @@ import pandas as pd
 
 from loopml.core import ConfigError, LeakageError, format_duration
 
-__all__ = ["LEAKAGE_CHECKS", "LeakageFinding", "LeakageReport", "check_leakage"]
+__all__ = ["LeakageFinding", "LeakageReport", "check_leakage"]
 
 Severity = Literal["info", "warning", "severe"]
 _RANK = {"info": 0, "warning": 1, "severe": 2}
@@ -132,10 +132,6 @@ class LeakageReport:
         }
 
 
-class SkipCheck(Exception):  # noqa: N818 - control flow, not an error
-    """Raised by a check that cannot run on this data; the reason goes into ``skipped``."""
-
-
 @dataclass
 class Context:
     """What every check sees; expensive intermediate results are cached in ``cache``."""
@@ -169,21 +165,14 @@ class Context:
 
 
 CheckFunction = Callable[[Context], list[LeakageFinding]]
-LEAKAGE_CHECKS: dict[str, CheckFunction] = {}
-"""Every check by name, in the order they run. Filled by ``_leakage_checks``."""
-_PRIMARY: dict[CheckFunction, str] = {}
 
 
-def register(*names: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check function under the names of the findings it can produce."""
+def _registry() -> tuple[dict[str, CheckFunction], dict[CheckFunction, str]]:
+    """Every check by name and each function's primary name; the registry lives in
+    ``_leakage_checks`` beside the checks it holds."""
+    from loopml.trainingdata._leakage_checks import LEAKAGE_CHECKS, PRIMARY_NAMES
 
-    def wrap(function: CheckFunction) -> CheckFunction:
-        for name in names:
-            LEAKAGE_CHECKS[name] = function
-        _PRIMARY[function] = names[0]
-        return function
-
-    return wrap
+    return LEAKAGE_CHECKS, PRIMARY_NAMES
 
 
 def check_leakage(
@@ -225,7 +214,6 @@ def check_leakage(
     ...               acknowledge=["single_feature_predicts_label"]).ok
     True
     """
-    from loopml.trainingdata import _leakage_checks  # noqa: F401 - fills LEAKAGE_CHECKS
 
     context = _context(
         train,
@@ -242,6 +230,8 @@ def check_leakage(
         sample_rows,
         seed,
     )
+    from loopml.trainingdata._leakage_checks import SkipCheck
+
     acknowledged = _acknowledgements(acknowledge)
     findings: list[LeakageFinding] = []
     timings: dict[str, float] = {}
@@ -249,7 +239,7 @@ def check_leakage(
     skipped: dict[str, str] = {}
     wanted = set(checks) if checks is not None else None
     for function in _selected(checks):
-        name = _PRIMARY[function]
+        name = _registry()[1][function]
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
             findings.extend(function(context))
@@ -271,36 +261,37 @@ def _acknowledged(finding: LeakageFinding, names: set[str]) -> LeakageFinding:
 
 
 def _acknowledgements(acknowledge: Iterable[str]) -> set[str]:
-    from loopml.trainingdata import _leakage_checks  # noqa: F401
 
+    checks_by_name = _registry()[0]
     names = set()
     for item in acknowledge:
         check = str(item).split(":", 1)[0]
-        if check not in LEAKAGE_CHECKS:
-            close = difflib.get_close_matches(check, list(LEAKAGE_CHECKS), n=1)
+        if check not in checks_by_name:
+            close = difflib.get_close_matches(check, list(checks_by_name), n=1)
             raise ConfigError(
                 f"acknowledge names unknown leakage check '{check}'"
                 + (f"; did you mean '{close[0]}'?" if close else ""),
-                hint="valid checks: " + ", ".join(LEAKAGE_CHECKS),
+                hint="valid checks: " + ", ".join(checks_by_name),
             )
         names.add(str(item))
     return names
 
 
 def _selected(checks: Iterable[str] | None) -> list[CheckFunction]:
+    checks_by_name = _registry()[0]
     if checks is None:
-        wanted = list(LEAKAGE_CHECKS)
+        wanted = list(checks_by_name)
     else:
         wanted = list(checks)
-        unknown = [c for c in wanted if c not in LEAKAGE_CHECKS]
+        unknown = [c for c in wanted if c not in checks_by_name]
         if unknown:
             raise ConfigError(
                 f"The 'checks' parameter of check_leakage names unknown check(s) {unknown}",
-                hint="valid checks: " + ", ".join(LEAKAGE_CHECKS),
+                hint="valid checks: " + ", ".join(checks_by_name),
             )
     functions: list[CheckFunction] = []
     for name in wanted:
-        function = LEAKAGE_CHECKS[name]
+        function = checks_by_name[name]
         if function not in functions:
             functions.append(function)
     return functions

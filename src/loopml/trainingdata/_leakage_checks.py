@@ -16,19 +16,19 @@ Thresholds (documented in docs/trainingdata.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from loopml.trainingdata._leakage import (
+    CheckFunction,
     Context,
     LeakageFinding,
     Severity,
-    SkipCheck,
     describe_rows,
     fmt_td,
-    register,
 )
 from loopml.trainingdata._stats import (
     TargetKind,
@@ -50,6 +50,26 @@ DOMAIN_AUC_WARN = 0.6
 NEAR_TOLERANCE = 0.01
 COARSE_DISTINCT = 50
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|row|rownum)$", re.IGNORECASE)
+
+class SkipCheck(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by a check that cannot run on this data; the reason goes into ``skipped``."""
+
+
+LEAKAGE_CHECKS: dict[str, CheckFunction] = {}
+"""Every check by the name of the findings it produces, in the order the checks run."""
+PRIMARY_NAMES: dict[CheckFunction, str] = {}
+
+
+def register(*names: str) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check function under the names of the findings it can produce."""
+
+    def wrap(function: CheckFunction) -> CheckFunction:
+        for name in names:
+            LEAKAGE_CHECKS[name] = function
+        PRIMARY_NAMES[function] = names[0]
+        return function
+
+    return wrap
 
 
 # -- duplicates ------------------------------------------------------------------------------
