@@ -204,3 +204,11 @@ def test_fractions_written_in_loopml_yaml_stay_fractions() -> None:
     assert config.split.validation == 0.1
     split = split_from_config(_frame(), config.split, timestamp="t")
     assert abs(split.counts["test"] / 1000 - 0.2) < 0.03
+
+
+def test_splits_compare_by_content() -> None:
+    frame = _frame()
+    assert make_split(frame, by="random", seed=4) == make_split(frame, by="random", seed=4)
+    assert make_split(frame, by="random", seed=4) != make_split(frame, by="random", seed=5)
+    folds = rolling_origin_folds(frame, timestamp="t", n_folds=3)
+    assert folds == rolling_origin_folds(frame, timestamp="t", n_folds=3)

@@ -22,7 +22,7 @@ __all__ = ["TrainingSet", "build_training_set"]
 _log = get_logger("trainingdata")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainingSet:
     """The three parts of a split and the leakage reports of train against each other part."""
 

@@ -31,7 +31,7 @@ _CANDIDATES = ("1h", "6h", "1d", "3d", "7d", "14d", "30d", "60d", "90d")
 _QUANTILES = (0.5, 0.9, 0.95, 0.99)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LabelDelayReport:
     """How long labels take to arrive, and where every prediction stands.
 
@@ -87,7 +87,7 @@ class LabelDelayReport:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LabeledPredictions:
     """Predictions with ``label``, ``label_status``, ``label_time`` and ``label_delay`` added."""
 

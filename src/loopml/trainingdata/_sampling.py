@@ -354,7 +354,7 @@ class WeightedReservoirSampler:
         return [item for _, _, item in sorted(self._heap, key=lambda entry: entry[1])]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ImportanceWeights:
     """Weights that make ``source`` rows look like ``target`` rows, and how much they cost.
 

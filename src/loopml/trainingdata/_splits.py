@@ -31,7 +31,7 @@ _PARTS = ("train", "validation", "test")
 _WHAT = "make_split"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Split:
     """Row positions of train, validation and test, and the boundaries that produced them.
 
@@ -54,6 +54,15 @@ class Split:
     by: str
     boundaries: dict[str, Any] = field(default_factory=dict)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Split):
+            return NotImplemented
+        return (
+            self.by == other.by
+            and self.boundaries == other.boundaries
+            and all(np.array_equal(getattr(self, p), getattr(other, p)) for p in _PARTS)
+        )
+
     def frames(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The three parts of ``frame`` (the frame the split was made on)."""
         return frame.iloc[self.train], frame.iloc[self.validation], frame.iloc[self.test]
@@ -68,7 +77,7 @@ class Split:
         return {"by": self.by, "counts": self.counts, "boundaries": _jsonable(self.boundaries)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fold:
     """One rolling-origin fold: train strictly before validation, with the gap between.
 
@@ -85,6 +94,16 @@ class Fold:
     train: np.ndarray
     validation: np.ndarray
     boundaries: dict[str, Any] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fold):
+            return NotImplemented
+        return (
+            self.index == other.index
+            and self.boundaries == other.boundaries
+            and np.array_equal(self.train, other.train)
+            and np.array_equal(self.validation, other.validation)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the fold."""
