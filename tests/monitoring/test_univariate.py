@@ -217,3 +217,15 @@ def test_current_window_from_a_parquet_file_column_by_column(tmp_path: Path) -> 
     assert from_file.drifted_columns == ["x0"]
     with pytest.raises(DataError, match="cannot read the current window"):
         drift_report(reference, tmp_path / "missing.parquet")
+
+
+def test_chunked_counting_adds_up_over_many_chunks() -> None:
+    from loopml.monitoring._univariate import _count_by_search, _in_chunks
+
+    rng = np.random.default_rng(8)
+    grid = np.unique(np.r_[rng.normal(size=120), 0.0, 1.0])
+    values = np.r_[rng.normal(0, 2, 700_000), np.zeros(1000), np.ones(1000)]
+    chunked = _in_chunks(_count_on_grid, grid, values)
+    direct = _count_by_search(grid, values)
+    assert np.array_equal(chunked[0], direct[0]) and np.array_equal(chunked[1], direct[1])
+    assert chunked[2] == pytest.approx(direct[2]) and chunked[3] == pytest.approx(direct[3])
