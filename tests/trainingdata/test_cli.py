@@ -206,3 +206,19 @@ def test_label_delay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert code == 0
     assert "suggested feedback window (95% of labels): 2d" in capsys.readouterr().out
     assert json.loads((tmp_path / "d.json").read_text())["quantiles"]["p50"] == "2d"
+
+
+def test_bad_split_options_name_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write(tmp_path)
+    base = ["data", "split", str(data), "--out", str(tmp_path / "o"), "--target", "y"]
+    assert main([*base, "--by", "shuffle"]) == 2
+    assert "--by: must be one of time" in capsys.readouterr().err
+    assert main([*base, "--timestamp", "t", "--test", "a fortnight"]) == 2
+    assert "--test: must be a fraction like 0.15 or a duration" in capsys.readouterr().err
+    assert main([*base, "--by", "random", "--test", "7d"]) == 2
+    assert "durations need a time split" in capsys.readouterr().err
+    assert main([*base]) == 2
+    assert "needs the 'timestamp' column" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -70,6 +70,33 @@ def _fraction_or_duration(value: str | None) -> float | str | None:
         return value
 
 
+_SPLIT_OPTION_WORDS = {
+    "by": "must be one of time, group, stratified, stratified_group, random",
+    "validation": "must be a fraction like 0.15 or a duration like '7d'",
+    "test": "must be a fraction like 0.15 or a duration like '14d'",
+    "gap": "must be a duration like '1d'",
+}
+
+
+def _split_config(config: Config, overrides: dict[str, Any]) -> Any:
+    """``config.split`` with the command-line options applied, errors naming the option."""
+    from pydantic import ValidationError
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return config.split.model_validate({**config.split.model_dump(), **given})
+    except ValidationError as error:
+        problems: dict[str, str] = {}
+        for item in error.errors():
+            field = str(item["loc"][0])
+            problems.setdefault(field, _SPLIT_OPTION_WORDS.get(field, str(item["msg"])))
+        text = "; ".join(
+            f"--{field}: {message} (got {given.get(field)!r})"
+            for field, message in problems.items()
+        )
+        raise ConfigError(text) from None
+
+
 @group.command("split")
 def split_command(
     data_file: Annotated[Path, typer.Argument(help="A CSV or Parquet file.")],
@@ -101,10 +128,7 @@ def split_command(
         "group": group_column,
         "seed": seed,
     }
-    split_config = config.split.model_validate(
-        {**config.split.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
-    )
-    config = config.model_copy(update={"split": split_config})
+    config = config.model_copy(update={"split": _split_config(config, overrides)})
     frame = _read(data_file)
     built = build_training_set(
         frame,

@@ -545,9 +545,13 @@ def _fraction(value: float | str | timedelta, name: str, by: str) -> float:
     if not isinstance(value, float | int) or isinstance(value, bool):
         raise ConfigError(
             f"The '{name}' parameter of make_split must be a fraction like 0.15 when "
-            f"by={by!r} (durations need a time split). Got {value!r} instead."
+            f"by={by!r} (durations need a time split). Got {_shown(value)} instead."
         )
     return _fraction_value(value, name, by)
+
+
+def _shown(value: object) -> str:
+    return repr(format_duration(value)) if isinstance(value, timedelta) else repr(value)
 
 
 def _fraction_value(value: float, name: str, by: str) -> float:
