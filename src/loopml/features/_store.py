@@ -88,7 +88,10 @@ def load_source(
         snapshot = ingest(workspace, name) if refresh else get_snapshot(workspace, name)
     except NotFoundError:
         snapshot = ingest(workspace, name)
-    return pd.read_parquet(snapshot.data_path), snapshot.version
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(snapshot.data_path)  # split blocks: no consolidation copy
+    return table.to_pandas(split_blocks=True, self_destruct=True), snapshot.version
 
 
 def _frame_version(frame: pd.DataFrame) -> str:
@@ -149,8 +152,10 @@ def build_training_set(
     versions = dict(source_versions or {})
     for view in views:
         if view.source not in sources:
-            raise ConfigError(f"Feature view {view.name!r} needs source {view.source!r}, "
-                              f"which was not given (sources: {', '.join(sources)})")
+            raise ConfigError(
+                f"Feature view {view.name!r} needs source {view.source!r}, "
+                f"which was not given (sources: {', '.join(sources)})"
+            )
         rows = view.rows(sources[view.source])
         features = _view_features(view, rows, labels, timestamp)
         for column in features.columns:
@@ -164,14 +169,20 @@ def build_training_set(
         parts.append(features)
         versions.setdefault(view.source, _frame_version(sources[view.source]))
         record_views[view.name] = {
-            "version": view.version, "kind": view.kind, "source": view.source,
-            "source_version": versions[view.source], "features": list(features.columns),
+            "version": view.version,
+            "kind": view.kind,
+            "source": view.source,
+            "source_version": versions[view.source],
+            "features": list(features.columns),
             "definition": view.to_json(),
         }
     frame = pd.concat(parts, axis=1)
     record = {
-        "id": new_id("ts"), "created_at": utcnow().isoformat(), "rows": len(frame),
-        "timestamp": timestamp, "views": record_views,
+        "id": new_id("ts"),
+        "created_at": utcnow().isoformat(),
+        "rows": len(frame),
+        "timestamp": timestamp,
+        "views": record_views,
         "sources": {name: versions[name] for name in sorted({v.source for v in views})},
         "label_rows": len(labels),
     }
@@ -187,12 +198,22 @@ def _view_features(
             f"The labels have no key column {missing[0]!r}, which view {view.name!r} joins on"
         )
     if view.aggregations:
-        return aggregate_as_of(rows, labels, keys=list(view.keys), event_timestamp=view.timestamp,
-                               query_timestamp=timestamp, aggregations=view.aggregations)
+        return aggregate_as_of(
+            rows,
+            labels,
+            keys=list(view.keys),
+            event_timestamp=view.timestamp,
+            query_timestamp=timestamp,
+            aggregations=view.aggregations,
+        )
     entity_rows = labels[[*view.keys, timestamp]]
     joined = point_in_time_join(
-        entity_rows, rows, keys=list(view.keys), entity_timestamp=timestamp,
-        feature_timestamp=view.timestamp, created_timestamp=view.created_timestamp,
+        entity_rows,
+        rows,
+        keys=list(view.keys),
+        entity_timestamp=timestamp,
+        feature_timestamp=view.timestamp,
+        created_timestamp=view.created_timestamp,
         ttl=view.ttl_delta,
     )
     return joined.drop(columns=[*view.keys, timestamp])
@@ -209,8 +230,10 @@ def build_workspace_training_set(
     ``.loopml/features/training/<id>/`` with its record (snapshot and view versions)."""
     config = workspace.config
     if config.labels is None:
-        raise ConfigError(f"{workspace.config_path} has no `labels:` section",
-                          hint="add labels: {source: ..., target: ..., entity: ...}")
+        raise ConfigError(
+            f"{workspace.config_path} has no `labels:` section",
+            hint="add labels: {source: ..., target: ..., entity: ...}",
+        )
     chosen = load_views(workspace, views)
     frames: dict[str, pd.DataFrame] = {}
     versions: dict[str, str] = {}
@@ -218,10 +241,18 @@ def build_workspace_training_set(
         frames[name], versions[name] = load_source(workspace, name, refresh=refresh)
     labels_frame = _label_rows(workspace, frames[config.labels.source], list(chosen.values()))
     timestamp = _label_timestamp(workspace)
-    result = build_training_set(labels_frame, list(chosen.values()), timestamp=timestamp,
-                                sources=frames, source_versions=versions)
-    result.record["labels"] = {"source": config.labels.source, "target": config.labels.target,
-                               "source_version": versions[config.labels.source]}
+    result = build_training_set(
+        labels_frame,
+        list(chosen.values()),
+        timestamp=timestamp,
+        sources=frames,
+        source_versions=versions,
+    )
+    result.record["labels"] = {
+        "source": config.labels.source,
+        "target": config.labels.target,
+        "source_version": versions[config.labels.source],
+    }
     path = None
     if save:
         path = result.save(workspace.features_dir / "training" / result.record["id"])
@@ -233,8 +264,10 @@ def _label_timestamp(workspace: Workspace) -> str:
     assert config.labels is not None
     timestamp = config.labels.timestamp or config.sources[config.labels.source].timestamp
     if timestamp is None:
-        raise ConfigError("the labels have no timestamp column",
-                          hint="add `timestamp:` to `labels:` or to its source")
+        raise ConfigError(
+            "the labels have no timestamp column",
+            hint="add `timestamp:` to `labels:` or to its source",
+        )
     return timestamp
 
 
@@ -262,8 +295,10 @@ class MaterializeResult:
     def __str__(self) -> str:
         lines = [f"materialized up to {self.end.isoformat()}"]
         for name, info in self.views.items():
-            lines.append(f"  {name}: {info['rows']} rows from {info['since'] or 'the start'} "
-                         f"({info['mode']})")
+            lines.append(
+                f"  {name}: {info['rows']} rows from {info['since'] or 'the start'} "
+                f"({info['mode']})"
+            )
         return "\n".join(lines)
 
 
@@ -295,16 +330,25 @@ def materialize(
     try:
         for name, view in chosen.items():
             previous = state.get(name, {})
-            since = None if full or previous.get("version") != view.version else (
-                datetime.fromisoformat(previous["high_water"]))
+            since = (
+                None
+                if full or previous.get("version") != view.version
+                else (datetime.fromisoformat(previous["high_water"]))
+            )
             frame, version = load_source(workspace, view.source, refresh=refresh)
             rows = _materialize_view(view, frame, since, end, target)
-            state[name] = {"version": view.version, "high_water": end.isoformat(),
-                           "snapshot": version}
+            state[name] = {
+                "version": view.version,
+                "high_water": end.isoformat(),
+                "snapshot": version,
+            }
             atomic_write_text(state_path, json.dumps(state, indent=2))
-            result.views[name] = {"rows": rows, "since": since.isoformat() if since else None,
-                                  "mode": "incremental" if since else "full",
-                                  "snapshot": version}
+            result.views[name] = {
+                "rows": rows,
+                "since": since.isoformat() if since else None,
+                "mode": "incremental" if since else "full",
+                "snapshot": version,
+            }
     finally:
         if own_store:
             target.close()
@@ -312,7 +356,10 @@ def materialize(
 
 
 def _materialize_view(
-    view: FeatureView, frame: pd.DataFrame, since: datetime | None, end: datetime,
+    view: FeatureView,
+    frame: pd.DataFrame,
+    since: datetime | None,
+    end: datetime,
     store: OnlineStore,
 ) -> int:
     rows = view.rows(frame)
@@ -320,18 +367,26 @@ def _materialize_view(
     end_us = _us(end)
     if view.aggregations:
         return _materialize_aggregates(view, rows, event, since, end, store)
-    clock = (epoch_us(rows[view.created_timestamp], where=view.created_timestamp)
-             if view.created_timestamp else event)
+    clock = (
+        epoch_us(rows[view.created_timestamp], where=view.created_timestamp)
+        if view.created_timestamp
+        else event
+    )
     chosen = event <= end_us
     if since is not None:
         chosen &= clock > _us(since)
-    return _write_chunks(store, view, rows[np.asarray(chosen)], view.timestamp,
-                         view.created_timestamp)
+    return _write_chunks(
+        store, view, rows[np.asarray(chosen)], view.timestamp, view.created_timestamp
+    )
 
 
 def _materialize_aggregates(
-    view: FeatureView, rows: pd.DataFrame, event: np.ndarray, since: datetime | None,
-    end: datetime, store: OnlineStore,
+    view: FeatureView,
+    rows: pd.DataFrame,
+    event: np.ndarray,
+    since: datetime | None,
+    end: datetime,
+    store: OnlineStore,
 ) -> int:
     window = view.max_window
     start = (since or end) - window
@@ -343,17 +398,29 @@ def _materialize_aggregates(
         return 0
     at = "__loopml_as_of"
     entities[at] = pd.Timestamp(end)
-    values = aggregate_as_of(rows, entities, keys=list(view.keys), event_timestamp=view.timestamp,
-                             query_timestamp=at, aggregations=view.aggregations)
+    values = aggregate_as_of(
+        rows,
+        entities,
+        keys=list(view.keys),
+        event_timestamp=view.timestamp,
+        query_timestamp=at,
+        aggregations=view.aggregations,
+    )
     return _write_chunks(store, view, pd.concat([entities, values], axis=1), at, None)
 
 
-def _write_chunks(store: OnlineStore, view: FeatureView, frame: pd.DataFrame, event: str,
-                  created: str | None) -> int:
+def _write_chunks(
+    store: OnlineStore, view: FeatureView, frame: pd.DataFrame, event: str, created: str | None
+) -> int:
     written = 0
     for start in range(0, len(frame), _CHUNK):
-        written += store.write(view.name, frame.iloc[start:start + _CHUNK], keys=list(view.keys),
-                               event_timestamp=event, created_timestamp=created)
+        written += store.write(
+            view.name,
+            frame.iloc[start : start + _CHUNK],
+            keys=list(view.keys),
+            event_timestamp=event,
+            created_timestamp=created,
+        )
     return written
 
 
@@ -375,8 +442,10 @@ def get_online_features(
     usable = {n: v for n, v in chosen.items() if all(k in entity for k in v.keys)}
     if not usable:
         keys = sorted({k for v in chosen.values() for k in v.keys})
-        raise ConfigError(f"The entity {dict(entity)!r} gives no view's keys "
-                          f"(keys the views use: {', '.join(keys) or 'none'})")
+        raise ConfigError(
+            f"The entity {dict(entity)!r} gives no view's keys "
+            f"(keys the views use: {', '.join(keys) or 'none'})"
+        )
     own_store = store is None
     target = store or open_online_store(workspace)
     try:
@@ -387,4 +456,3 @@ def get_online_features(
     finally:
         if own_store:
             target.close()
-
