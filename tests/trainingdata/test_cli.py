@@ -222,3 +222,25 @@ def test_bad_split_options_name_the_option(
     assert main([*base]) == 2
     assert "needs the 'timestamp' column" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_label_delay_bad_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pd.DataFrame({"id": [1], "at": [pd.Timestamp("2024-01-01", tz="UTC")]}).to_csv(
+        tmp_path / "p.csv", index=False
+    )
+    args = [
+        "data",
+        "label-delay",
+        str(tmp_path / "p.csv"),
+        str(tmp_path / "p.csv"),
+        "--key",
+        "id",
+        "--prediction-time",
+        "at",
+        "--label-time",
+        "at",
+    ]
+    assert main([*args, "--now", "yesterday"]) == 2
+    assert "ISO time" in capsys.readouterr().err
+    assert main([*args, "--now", "2024-03-01T00:00:00"]) == 1  # no time zone
+    assert "time zone" in capsys.readouterr().err

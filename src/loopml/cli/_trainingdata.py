@@ -294,7 +294,15 @@ def label_delay_command(
     from loopml.core import atomic_write_text, ensure_utc
     from loopml.trainingdata import label_delay
 
-    when = ensure_utc(datetime.fromisoformat(now), where="--now") if now else None
+    when = None
+    if now:
+        try:
+            when = ensure_utc(datetime.fromisoformat(now), where="--now")
+        except ValueError:
+            raise ConfigError(
+                f"The '--now' option must be an ISO time like '2024-03-01T00:00:00+00:00'. "
+                f"Got {now!r} instead."
+            ) from None
     report = label_delay(
         _read(predictions_file),
         _read(labels_file),
