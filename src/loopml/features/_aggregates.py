@@ -55,8 +55,7 @@ def aggregate_as_of(
     0            7.0                1
     """
     key_list = [keys] if isinstance(keys, str) else list(keys)
-    left, right = _frames(events, queries, key_list, event_timestamp, query_timestamp,
-                          aggregations)
+    left, right = _frames(events, queries, key_list, event_timestamp, query_timestamp, aggregations)
     sql = _query(key_list, aggregations)
     connection = cursor()
     try:
@@ -118,7 +117,7 @@ def _query(keys: list[str], aggregations: Sequence[Aggregation]) -> str:
                 selects.append(f"{expression} AS {_quote(next(names))}")
     on = " AND ".join(f"q.{_quote(k)} = e.{_quote(k)}" for k in keys)
     return f"""
-        SELECT q.__row, {', '.join(selects)}
+        SELECT q.__row, {", ".join(selects)}
         FROM q LEFT JOIN e ON {on} AND e.__t <> {_NAT} AND e.__t <= q.__t
             AND e.__t > q.__t - {_micros(longest)}
         GROUP BY q.__row

@@ -54,25 +54,41 @@ def _check_unknown_view_and_entity_are_missing(store: OnlineStore, view: str) ->
     store.write(view, _frame(id=[1], at=[_at(0)], x=[1.0]), keys="id", event_timestamp="at")
     record = store.read(view, [{"id": 2}])[0]
     assert record.status == "missing" and record.values == {"x": None}, (
-        "an unknown entity must read as missing, with every feature None")
+        "an unknown entity must read as missing, with every feature None"
+    )
     assert record.event_time is None
 
 
 def _check_values_round_trip_with_their_types(store: OnlineStore, view: str) -> None:
-    frame = _frame(id=[7], at=[_at(0)], i=[2**40 + 3], f=[0.1], s=["café"], b=[True],
-                   n=[float("nan")], ts=[pd.Timestamp("2024-01-02 03:04:05.123456", tz="UTC")])
+    frame = _frame(
+        id=[7],
+        at=[_at(0)],
+        i=[2**40 + 3],
+        f=[0.1],
+        s=["café"],
+        b=[True],
+        n=[float("nan")],
+        ts=[pd.Timestamp("2024-01-02 03:04:05.123456", tz="UTC")],
+    )
     assert store.write(view, frame, keys="id", event_timestamp="at") == 1
     record = store.read(view, [{"id": 7}])[0]
     assert record.status == "present", f"a written entity must be present, got {record.status}"
-    assert record.values == {"i": 2**40 + 3, "f": 0.1, "s": "café", "b": True, "n": None,
-                             "ts": "2024-01-02T03:04:05.123456Z"}, record.values
+    assert record.values == {
+        "i": 2**40 + 3,
+        "f": 0.1,
+        "s": "café",
+        "b": True,
+        "n": None,
+        "ts": "2024-01-02T03:04:05.123456Z",
+    }, record.values
     assert record.event_time == _at(0).to_pydatetime(), record.event_time
 
 
 def _check_an_older_row_never_replaces_a_newer_one(store: OnlineStore, view: str) -> None:
     store.write(view, _frame(id=[1], at=[_at(10)], x=[10.0]), keys="id", event_timestamp="at")
-    applied = store.write(view, _frame(id=[1], at=[_at(5)], x=[5.0]), keys="id",
-                          event_timestamp="at")
+    applied = store.write(
+        view, _frame(id=[1], at=[_at(5)], x=[5.0]), keys="id", event_timestamp="at"
+    )
     record = store.read(view, [{"id": 1}])[0]
     assert applied == 0 and record.values == {"x": 10.0}, "an older write replaced a newer one"
     store.write(view, _frame(id=[1], at=[_at(11)], x=[11.0]), keys="id", event_timestamp="at")
@@ -81,8 +97,13 @@ def _check_an_older_row_never_replaces_a_newer_one(store: OnlineStore, view: str
 
 def _check_ties_go_to_the_latest_created_time(store: OnlineStore, view: str) -> None:
     def write(created: float, value: float) -> int:
-        return store.write(view, _frame(id=[1], at=[_at(0)], made=[_at(created)], x=[value]),
-                           keys="id", event_timestamp="at", created_timestamp="made")
+        return store.write(
+            view,
+            _frame(id=[1], at=[_at(0)], made=[_at(created)], x=[value]),
+            keys="id",
+            event_timestamp="at",
+            created_timestamp="made",
+        )
 
     write(5, 1.0)
     assert write(3, 2.0) == 0, "an earlier created time won a tie on event time"
@@ -92,8 +113,9 @@ def _check_ties_go_to_the_latest_created_time(store: OnlineStore, view: str) -> 
 
 
 def _check_a_batch_keeps_each_entitys_newest_row(store: OnlineStore, view: str) -> None:
-    frame = _frame(id=[1, 2, 1, 1, 2], at=[_at(m) for m in (3, 1, 9, 2, 0)],
-                   x=[3.0, 21.0, 9.0, 2.0, 20.0])
+    frame = _frame(
+        id=[1, 2, 1, 1, 2], at=[_at(m) for m in (3, 1, 9, 2, 0)], x=[3.0, 21.0, 9.0, 2.0, 20.0]
+    )
     assert store.write(view, frame, keys="id", event_timestamp="at") == 2
     records = store.read(view, [{"id": 2}, {"id": 1}, {"id": 3}])
     assert [r.values["x"] for r in records] == [21.0, 9.0, None], [r.values for r in records]
@@ -103,8 +125,9 @@ def _check_ttl_is_applied_on_read(store: OnlineStore, view: str) -> None:
     store.write(view, _frame(id=[1], at=[_at(0)], x=[1.0]), keys="id", event_timestamp="at")
     now = _at(0).to_pydatetime()
     within = store.read(view, [{"id": 1}], ttl="1h", now=now + timedelta(hours=1))[0]
-    outside = store.read(view, [{"id": 1}], ttl="1h",
-                         now=now + timedelta(hours=1, microseconds=1))[0]
+    outside = store.read(view, [{"id": 1}], ttl="1h", now=now + timedelta(hours=1, microseconds=1))[
+        0
+    ]
     assert within.status == "present", "a value exactly ttl old must still be present"
     assert outside.status == "outside_ttl" and outside.values == {"x": None}, outside
     assert outside.event_time == now, "outside_ttl must still report the event time"
@@ -141,8 +164,7 @@ def _check_views_are_isolated_and_deletable(store: OnlineStore, view: str) -> No
     other = view + "_other"
     try:
         store.write(view, _frame(id=[1], at=[_at(0)], x=[1.0]), keys="id", event_timestamp="at")
-        store.write(other, _frame(id=[1], at=[_at(0)], y=[2.0]), keys="id",
-                    event_timestamp="at")
+        store.write(other, _frame(id=[1], at=[_at(0)], y=[2.0]), keys="id", event_timestamp="at")
         assert store.read(view, [{"id": 1}])[0].values == {"x": 1.0}, "views leaked"
         store.delete_view(other)
         assert store.read(other, [{"id": 1}])[0].status == "missing", "delete_view left rows"
@@ -171,4 +193,3 @@ _CHECKS = [
     _check_views_are_isolated_and_deletable,
     _check_many_entities_read_back_in_order,
 ]
-

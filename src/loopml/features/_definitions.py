@@ -32,9 +32,7 @@ from loopml.core import (
 )
 from loopml.features._duck import cursor
 
-__all__ = [
-    "FUNCTIONS", "Aggregation", "Entity", "FeatureView", "views_from_config", "window_label"
-]
+__all__ = ["FUNCTIONS", "Aggregation", "Entity", "FeatureView", "views_from_config", "window_label"]
 
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "stddev", "distinct_count")
 """The aggregation functions a windowed feature may use."""
@@ -204,8 +202,11 @@ class FeatureView:
             "columns": list(self.columns),
             "sql": self.sql,
             "aggregations": [
-                {"column": a.column, "functions": list(a.functions),
-                 "windows": [format_duration(w) for w in a.durations]}
+                {
+                    "column": a.column,
+                    "functions": list(a.functions),
+                    "windows": [format_duration(w) for w in a.durations],
+                }
                 for a in self.aggregations
             ],
         }
@@ -294,8 +295,13 @@ def views_from_config(config: Config) -> dict[str, FeatureView]:
     """
     entities = {name: _entity(name, e) for name, e in config.entities.items()}
     return {
-        name: _view(name, view, entities, config.sources[view.source].timestamp,
-                    config.sources[view.source].created_timestamp)
+        name: _view(
+            name,
+            view,
+            entities,
+            config.sources[view.source].timestamp,
+            config.sources[view.source].created_timestamp,
+        )
         for name, view in config.features.items()
     }
 

@@ -141,19 +141,26 @@ class StreamingAggregator:
         self.aggregations = list(aggregations)
         self.keys = [keys] if isinstance(keys, str) else list(keys)
         self.timestamp = timestamp
-        windows = [int(w / timedelta(microseconds=1))
-                   for a in self.aggregations for w in a.durations]
+        windows = [
+            int(w / timedelta(microseconds=1)) for a in self.aggregations for w in a.durations
+        ]
         gcd = int(np.gcd.reduce(np.array(windows, dtype=np.int64)))
-        self._tile = gcd if tile is None else int(
-            parse_duration(tile, name="tile") / timedelta(microseconds=1))
+        self._tile = (
+            gcd
+            if tile is None
+            else int(parse_duration(tile, name="tile") / timedelta(microseconds=1))
+        )
         if self._tile <= 0 or any(w % self._tile for w in windows):
             raise ConfigError(
                 f"The 'tile' parameter of StreamingAggregator must divide every window. "
                 f"Got {tile!r} instead."
             )
         self._longest = max(windows)
-        self._lateness = None if lateness is None else int(
-            parse_duration(lateness, name="lateness") / timedelta(microseconds=1))
+        self._lateness = (
+            None
+            if lateness is None
+            else int(parse_duration(lateness, name="lateness") / timedelta(microseconds=1))
+        )
         self._buffer_rows = buffer_rows
         self._known: pd.Index = pd.Index([])
         functions: dict[str, set[str]] = {}
@@ -204,15 +211,17 @@ class StreamingAggregator:
             return series.to_numpy(dtype="float64", na_value=np.nan), present
         if self._numeric_needed[name]:
             raise SchemaError(
-                f"Column {name!r} is {series.dtype}; sum, mean, min, max and stddev need "
-                "numbers",
+                f"Column {name!r} is {series.dtype}; sum, mean, min, max and stddev need numbers",
                 hint="aggregate it with count or distinct_count only",
             )
         state.coded = True
         codes = np.fromiter(
-            (state.value_codes.setdefault(v, len(state.value_codes)) if ok else -1
-             for v, ok in zip(series.tolist(), present, strict=True)),
-            dtype=np.float64, count=len(series),
+            (
+                state.value_codes.setdefault(v, len(state.value_codes)) if ok else -1
+                for v, ok in zip(series.tolist(), present, strict=True)
+            ),
+            dtype=np.float64,
+            count=len(series),
         )
         return codes, present
 
@@ -258,8 +267,13 @@ class StreamingAggregator:
         state.raw_code, state.raw_t, state.raw_v = code[order], times[order], values[order]
         state.raw_index = _RangeIndex(state.raw_code, state.raw_t)
         raw = state.raw_v
-        state.raw_columns = {"n": np.ones(len(raw), dtype=np.int64), "s": raw, "q": raw * raw,
-                             "lo": raw, "hi": raw}
+        state.raw_columns = {
+            "n": np.ones(len(raw), dtype=np.int64),
+            "s": raw,
+            "q": raw * raw,
+            "lo": raw,
+            "hi": raw,
+        }
         state.tiles = self._merge_tiles(state.tiles, new)
         state.tile_columns = state.tiles
         state.tile_index = _RangeIndex(state.tiles["code"], state.tiles["tile"])
@@ -272,16 +286,27 @@ class StreamingAggregator:
     ) -> dict[str, np.ndarray]:
         """Partials of the new events per (entity, tile), merged into the kept tiles."""
         code, times, values = new
-        parts = {"code": code, "tile": np.floor_divide(times, self._tile),
-                 "n": np.ones(len(code), dtype=np.int64), "s": values, "q": values * values,
-                 "lo": values, "hi": values}
+        parts = {
+            "code": code,
+            "tile": np.floor_divide(times, self._tile),
+            "n": np.ones(len(code), dtype=np.int64),
+            "s": values,
+            "q": values * values,
+            "lo": values,
+            "hi": values,
+        }
         parts = self._with_kept(tiles, parts)
         order = np.lexsort((parts["tile"], parts["code"]))
         parts = {name: array[order] for name, array in parts.items()}
         starts = _group_starts(parts["code"], parts["tile"])
         merged = {"code": parts["code"][starts], "tile": parts["tile"][starts]}
-        for name, ufunc in (("n", np.add), ("s", np.add), ("q", np.add), ("lo", np.minimum),
-                            ("hi", np.maximum)):
+        for name, ufunc in (
+            ("n", np.add),
+            ("s", np.add),
+            ("q", np.add),
+            ("lo", np.minimum),
+            ("hi", np.maximum),
+        ):
             merged[name] = ufunc.reduceat(parts[name], starts) if len(starts) else parts[name]
         return merged
 
@@ -302,8 +327,11 @@ class StreamingAggregator:
     ) -> dict[str, np.ndarray]:
         if kept is None:
             return parts
-        keep = (kept["tile"] * self._tile >= self.horizon_) if self.horizon_ is not None else (
-            np.ones(len(kept["tile"]), dtype=bool))
+        keep = (
+            (kept["tile"] * self._tile >= self.horizon_)
+            if self.horizon_ is not None
+            else (np.ones(len(kept["tile"]), dtype=bool))
+        )
         return {name: np.concatenate([kept[name][keep], parts[name]]) for name in parts}
 
     # -- queries -------------------------------------------------------------------------
@@ -313,8 +341,11 @@ class StreamingAggregator:
         if missing:
             raise SchemaError(f"The entities frame has no column {missing[0]!r}")
         self.compact()
-        codes = self._codes(entities, create=False) if len(self._known) else np.full(
-            len(entities), -1, dtype=np.int64)
+        codes = (
+            self._codes(entities, create=False)
+            if len(self._known)
+            else np.full(len(entities), -1, dtype=np.int64)
+        )
         at = epoch_us(entities[timestamp], where=f"entities column {timestamp!r}")
         self._check_horizon(at)
         order = np.lexsort((at, codes))  # sorted lookups walk the indexes in order
@@ -356,33 +387,53 @@ class StreamingAggregator:
         codes = np.where(at == _NAT, -1, codes)
         if state.tiles is None or state.raw_index is None or state.tile_index is None:
             empty = np.zeros(n, dtype=np.int64)
-            return {"n": empty, "s": np.zeros(n), "q": np.zeros(n),
-                    "lo": np.full(n, np.inf), "hi": np.full(n, -np.inf),
-                    "distinct": empty}
+            return {
+                "n": empty,
+                "s": np.zeros(n),
+                "q": np.zeros(n),
+                "lo": np.full(n, np.inf),
+                "hi": np.full(n, -np.inf),
+                "distinct": empty,
+            }
         k_t = np.floor_divide(at, self._tile)
         k_l = k_t - window // self._tile
         start = at - window  # exclusive
         t_lo, t_hi = state.tile_index.span(codes, k_l + 1, k_t - 1)
         l_lo, l_hi = state.raw_index.span(codes, start + 1, (k_l + 1) * self._tile - 1)
         r_lo, r_hi = state.raw_index.span(codes, k_t * self._tile, at)
-        spans = [(_Spans(t_lo, t_hi), False), (_Spans(l_lo, l_hi), True),
-                 (_Spans(r_lo, r_hi), True)]
+        spans = [
+            (_Spans(t_lo, t_hi), False),
+            (_Spans(l_lo, l_hi), True),
+            (_Spans(r_lo, r_hi), True),
+        ]
         parts: dict[str, np.ndarray] = {}
-        for name, ufunc, identity in (("n", np.add, 0), ("s", np.add, 0.0), ("q", np.add, 0.0),
-                                      ("lo", np.minimum, np.inf), ("hi", np.maximum, -np.inf)):
+        for name, ufunc, identity in (
+            ("n", np.add, 0),
+            ("s", np.add, 0.0),
+            ("q", np.add, 0.0),
+            ("lo", np.minimum, np.inf),
+            ("hi", np.maximum, -np.inf),
+        ):
             total = None
             for span, raw in spans:
                 values = state.raw_columns[name] if raw else state.tile_columns[name]
-                reduced = (span.count.astype(np.int64) if raw and name == "n"
-                           else span.reduce(ufunc, values, identity))
+                reduced = (
+                    span.count.astype(np.int64)
+                    if raw and name == "n"
+                    else span.reduce(ufunc, values, identity)
+                )
                 total = reduced if total is None else ufunc(total, reduced)
             assert total is not None
             parts[name] = total
         if state.distinct and state.dtiles is not None and state.dtile_index is not None:
             d_lo, d_hi = state.dtile_index.span(codes, k_l + 1, k_t - 1)
             parts["distinct"] = _count_distinct(
-                n, [(state.dtiles["v"], d_lo, d_hi),
-                    (state.raw_v, l_lo, l_hi), (state.raw_v, r_lo, r_hi)]
+                n,
+                [
+                    (state.dtiles["v"], d_lo, d_hi),
+                    (state.raw_v, l_lo, l_hi),
+                    (state.raw_v, r_lo, r_hi),
+                ],
             )
         return parts
 
@@ -423,8 +474,9 @@ class _Spans:
         self.nonempty = lengths > 0
         total = int(lengths.sum())
         ends = np.cumsum(lengths)
-        self.positions = (np.arange(total) - np.repeat(ends - lengths, lengths)
-                          + np.repeat(lo, lengths))
+        self.positions = (
+            np.arange(total) - np.repeat(ends - lengths, lengths) + np.repeat(lo, lengths)
+        )
         self.starts = (ends - lengths)[self.nonempty]
 
     def reduce(self, ufunc: Any, values: np.ndarray, identity: Any) -> np.ndarray:
@@ -436,9 +488,7 @@ class _Spans:
         return reduced
 
 
-def _count_distinct(
-    n: int, sources: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-) -> np.ndarray:
+def _count_distinct(n: int, sources: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
     query_ids, values = [], []
     for array, lo, hi in sources:
         lengths = hi - lo

@@ -154,8 +154,11 @@ def _encode_rows(
         raise SchemaError(f"The frame to write has no column {missing[0]!r}")
     features = [c for c in frame.columns if c not in needed]
     event = epoch_us(frame[event_timestamp], where=f"column {event_timestamp!r}")
-    made = (epoch_us(frame[created], where=f"column {created!r}") if created
-            else np.full(len(frame), _NO_CREATED, dtype=np.int64))
+    made = (
+        epoch_us(frame[created], where=f"column {created!r}")
+        if created
+        else np.full(len(frame), _NO_CREATED, dtype=np.int64)
+    )
     made = np.where(made == _NAT, _NO_CREATED, made)
     usable = (event != _NAT) & frame[keys].notna().all(axis=1).to_numpy()
     kinds = [_kind(frame[k]) for k in keys]
@@ -167,8 +170,10 @@ def _encode_rows(
         last[:-1] = entity[order][1:] != entity[order][:-1]
     chosen = order[last]
     payloads = _payloads(frame.iloc[chosen][features]) if len(chosen) else []
-    rows = [(str(entity[i]), int(event[i]), int(made[i]), p)
-            for i, p in zip(chosen, payloads, strict=True)]
+    rows = [
+        (str(entity[i]), int(event[i]), int(made[i]), p)
+        for i, p in zip(chosen, payloads, strict=True)
+    ]
     return rows, {"keys": keys, "kinds": kinds, "features": features}
 
 
@@ -228,17 +233,16 @@ def _key_text(value: Any, kind: str, key: str) -> str:
         try:
             number = int(str(value)) if not isinstance(value, int | np.integer) else int(value)
         except ValueError:
-            raise ConfigError(
-                f"The key {key!r} holds integers. Got {value!r} instead."
-            ) from None
+            raise ConfigError(f"The key {key!r} holds integers. Got {value!r} instead.") from None
         return str(number)
     if kind == "bool" and isinstance(value, str):
         return "True" if value.lower() in {"true", "1"} else "False"
     return str(value)
 
 
-def _record(item: tuple[int, str] | None, features: list[str], ttl_us: int | None,
-            now_us: int) -> OnlineRecord:
+def _record(
+    item: tuple[int, str] | None, features: list[str], ttl_us: int | None, now_us: int
+) -> OnlineRecord:
     if item is None:
         return OnlineRecord("missing", dict.fromkeys(features))
     event_us, payload = item
@@ -302,8 +306,9 @@ class SQLiteOnlineStore(OnlineStore):
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                         check_same_thread=False)
+            connection = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
@@ -317,7 +322,9 @@ class SQLiteOnlineStore(OnlineStore):
             connection.executemany(_UPSERT, [(view, *row) for row in rows])
             connection.execute(
                 "INSERT INTO online_views VALUES (?, ?) ON CONFLICT (view) DO UPDATE SET "
-                "meta = excluded.meta", (view, meta))
+                "meta = excluded.meta",
+                (view, meta),
+            )
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
@@ -330,21 +337,27 @@ class SQLiteOnlineStore(OnlineStore):
         if len(entities) == 1:
             row = connection.execute(
                 "SELECT event_time, payload FROM online_features WHERE view = ? AND entity = ?",
-                (view, entities[0])).fetchone()
+                (view, entities[0]),
+            ).fetchone()
             return [None if row is None else (int(row[0]), str(row[1]))]
         found: dict[str, tuple[int, str]] = {}
         for start in range(0, len(entities), 500):
-            chunk = entities[start:start + 500]
+            chunk = entities[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for entity, event, payload in connection.execute(
                 f"SELECT entity, event_time, payload FROM online_features "
-                f"WHERE view = ? AND entity IN ({marks})", (view, *chunk)):
+                f"WHERE view = ? AND entity IN ({marks})",
+                (view, *chunk),
+            ):
                 found[entity] = (int(event), str(payload))
         return [found.get(entity) for entity in entities]
 
     def _meta(self, view: str) -> dict[str, Any] | None:
-        row = self._connection().execute(
-            "SELECT meta FROM online_views WHERE view = ?", (view,)).fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT meta FROM online_views WHERE view = ?", (view,))
+            .fetchone()
+        )
         return None if row is None else dict(json.loads(row[0]))
 
     def delete_view(self, view: str) -> None:
@@ -391,8 +404,9 @@ class RedisOnlineStore(OnlineStore):
 
         self.url = url
         self.namespace = namespace
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                            socket_connect_timeout=timeout)
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         self._script = self._client.register_script(_LUA_WRITE)
 
     def _key(self, view: str, entity: str) -> str:
@@ -425,8 +439,9 @@ class RedisOnlineStore(OnlineStore):
             for entity in entities:
                 pipe.hmget(self._key(view, entity), "t", "v")
             replies = pipe.execute()
-        return [None if reply[0] is None else (int(reply[0]), reply[1].decode())
-                for reply in replies]
+        return [
+            None if reply[0] is None else (int(reply[0]), reply[1].decode()) for reply in replies
+        ]
 
     def _meta(self, view: str) -> dict[str, Any] | None:
         with self._guard(f"reading view {view!r}"):
@@ -437,7 +452,7 @@ class RedisOnlineStore(OnlineStore):
         with self._guard(f"deleting view {view!r}"):
             keys = list(self._client.scan_iter(match=f"{self.namespace}:{view}:*", count=1000))
             for start in range(0, len(keys), 1000):
-                self._client.delete(*keys[start:start + 1000])
+                self._client.delete(*keys[start : start + 1000])
             self._client.delete(self._meta_key(view))
 
     def close(self) -> None:

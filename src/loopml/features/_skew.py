@@ -30,11 +30,25 @@ from loopml.core import (
 from loopml.features._definitions import FeatureView
 from loopml.features._online import OnlineRecord, _payloads
 
-__all__ = ["SkewReport", "check_skew", "feature_log_entries", "log_features", "read_feature_log",
-           "skew_report"]
+__all__ = [
+    "SkewReport",
+    "check_skew",
+    "feature_log_entries",
+    "log_features",
+    "read_feature_log",
+    "skew_report",
+]
 
-LOG_COLUMNS = ["time", "request_id", "model_version", "view", "entity", "values",
-               "event_time", "status"]
+LOG_COLUMNS = [
+    "time",
+    "request_id",
+    "model_version",
+    "view",
+    "entity",
+    "values",
+    "event_time",
+    "status",
+]
 """One entry per request and view; ``time`` is when the request was served."""
 
 
@@ -57,10 +71,14 @@ def feature_log_entries(
     at = ensure_utc(requested_at, where="requested_at") if requested_at else utcnow()
     return [
         {
-            "time": at, "request_id": request_id, "model_version": model_version,
-            "view": view, "entity": json.dumps(dict(entity), default=str, sort_keys=True),
+            "time": at,
+            "request_id": request_id,
+            "model_version": model_version,
+            "view": view,
+            "entity": json.dumps(dict(entity), default=str, sort_keys=True),
             "values": json.dumps(record.values, default=str),
-            "event_time": record.event_time, "status": record.status,
+            "event_time": record.event_time,
+            "status": record.status,
         }
         for view, record in records.items()
     ]
@@ -79,16 +97,26 @@ def log_features(
 
     if not entries:
         return None
-    folder = (destination.features_log_dir if isinstance(destination, Workspace)
-              else Path(destination))
+    folder = (
+        destination.features_log_dir if isinstance(destination, Workspace) else Path(destination)
+    )
     frame = pd.DataFrame(list(entries))
     missing = [c for c in LOG_COLUMNS if c not in frame.columns]
     if missing:
-        raise SchemaError(f"A feature log entry has no {missing[0]!r}",
-                          hint=f"every entry needs {', '.join(LOG_COLUMNS)}")
-    frame = frame[LOG_COLUMNS].astype({"request_id": "str", "model_version": "str",
-                                       "view": "str", "entity": "str", "values": "str",
-                                       "status": "str"})
+        raise SchemaError(
+            f"A feature log entry has no {missing[0]!r}",
+            hint=f"every entry needs {', '.join(LOG_COLUMNS)}",
+        )
+    frame = frame[LOG_COLUMNS].astype(
+        {
+            "request_id": "str",
+            "model_version": "str",
+            "view": "str",
+            "entity": "str",
+            "values": "str",
+            "status": "str",
+        }
+    )
     frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True).dt.as_unit("us")
     return EventLog(folder).write(frame)[-1]
 
@@ -154,21 +182,42 @@ def skew_report(
         for key in view.keys:
             if key not in entities.columns:
                 raise SchemaError(f"logged entities of view {view.name!r} lack key {key!r}")
-        offline = build_training_set(entities[[*view.keys, "__requested_at"]], [view],
-                                     timestamp="__requested_at", sources=sources).frame
+        offline = build_training_set(
+            entities[[*view.keys, "__requested_at"]],
+            [view],
+            timestamp="__requested_at",
+            sources=sources,
+        ).frame
         names = [c for c in offline.columns if c not in {*view.keys, "__requested_at"}]
         offline_values = [json.loads(p) for p in _payloads(offline[names])]
-        served = [json.loads(v) if s == "present" else dict.fromkeys(names)
-                  for v, s in zip(group["values"], group["status"], strict=True)]
+        served = [
+            json.loads(v) if s == "present" else dict.fromkeys(names)
+            for v, s in zip(group["values"], group["status"], strict=True)
+        ]
         rows.extend(_compare(view.name, names, served, offline_values, tolerance))
-    columns = ["view", "feature", "compared", "mismatches", "missing_online", "missing_offline",
-               "mean_abs_diff", "max_abs_diff"]
-    return SkewReport(pd.DataFrame(rows, columns=columns),
-                      requests=int(logged["request_id"].nunique()) if len(logged) else 0)
+    columns = [
+        "view",
+        "feature",
+        "compared",
+        "mismatches",
+        "missing_online",
+        "missing_offline",
+        "mean_abs_diff",
+        "max_abs_diff",
+    ]
+    return SkewReport(
+        pd.DataFrame(rows, columns=columns),
+        requests=int(logged["request_id"].nunique()) if len(logged) else 0,
+    )
 
 
-def _compare(view: str, names: list[str], served: list[dict[str, Any]],
-             offline: list[dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:
+def _compare(
+    view: str,
+    names: list[str],
+    served: list[dict[str, Any]],
+    offline: list[dict[str, Any]],
+    tolerance: float,
+) -> list[dict[str, Any]]:
     out = []
     for name in names:
         a = [s.get(name) for s in served]
@@ -180,13 +229,20 @@ def _compare(view: str, names: list[str], served: list[dict[str, Any]],
         diffs = np.array([abs(x - y) for x, y in numeric])
         limits = np.array([tolerance * (1 + abs(y)) for _, y in numeric])
         mismatches = int((diffs > limits).sum()) + sum(
-            x != y for x, y in both if not (_is_number(x) and _is_number(y)))
-        out.append({
-            "view": view, "feature": name, "compared": len(a), "mismatches": mismatches,
-            "missing_online": missing_online, "missing_offline": missing_offline,
-            "mean_abs_diff": float(diffs.mean()) if len(diffs) else 0.0,
-            "max_abs_diff": float(diffs.max()) if len(diffs) else 0.0,
-        })
+            x != y for x, y in both if not (_is_number(x) and _is_number(y))
+        )
+        out.append(
+            {
+                "view": view,
+                "feature": name,
+                "compared": len(a),
+                "mismatches": mismatches,
+                "missing_online": missing_online,
+                "missing_offline": missing_offline,
+                "mean_abs_diff": float(diffs.mean()) if len(diffs) else 0.0,
+                "max_abs_diff": float(diffs.max()) if len(diffs) else 0.0,
+            }
+        )
     return out
 
 

@@ -71,8 +71,10 @@ class LogEventStream(EventStream):
             return str(first)
         target = self.directory / f"{first:020d}-{len(events):010d}.parquet"
         if target.exists():
-            raise DataError(f"another writer appended to {self.directory} at offset {first}",
-                            hint="use one writer per log stream")
+            raise DataError(
+                f"another writer appended to {self.directory} at offset {first}",
+                hint="use one writer per log stream",
+            )
         with atomic_path(target) as tmp:
             events.to_parquet(tmp, index=False)
         return str(first + len(events))
@@ -89,7 +91,7 @@ class LogEventStream(EventStream):
                 continue
             frame = pd.read_parquet(path)
             skip = max(offset - first, 0)
-            part = frame.iloc[skip:skip + limit - taken]
+            part = frame.iloc[skip : skip + limit - taken]
             parts.append(part)
             taken += len(part)
         if not parts:
@@ -115,15 +117,18 @@ class RedisEventStream(EventStream):
         try:
             return function(*args, **kwargs)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-            raise BackendError(f"Redis at {redact(self.url)} failed while {action}: {error}",
-                               hint="check that redis-server is running") from None
+            raise BackendError(
+                f"Redis at {redact(self.url)} failed while {action}: {error}",
+                hint="check that redis-server is running",
+            ) from None
 
     def append(self, events: pd.DataFrame) -> str:
         if len(events) == 0:
             return self._last_id()
         times = [c for c in events.columns if pd.api.types.is_datetime64_any_dtype(events[c])]
-        lines = events.to_json(orient="records", lines=True, date_format="iso",
-                               date_unit="us").split("\n")[: len(events)]
+        lines = events.to_json(
+            orient="records", lines=True, date_format="iso", date_unit="us"
+        ).split("\n")[: len(events)]
         pipe = self._client.pipeline(transaction=True)  # MULTI/EXEC: the batch or nothing
         pipe.hset(f"{self.name}:schema", mapping={"timestamps": json.dumps(times)})
         for line in lines:
@@ -139,8 +144,14 @@ class RedisEventStream(EventStream):
         self, after: str | None = None, limit: int = 100_000, until: str | None = None
     ) -> tuple[pd.DataFrame, str]:
         start = "-" if not after or after == "0-0" else f"({after}"
-        entries = self._call(f"reading stream {self.name!r}", self._client.xrange,
-                             self.name, min=start, max=until or "+", count=limit)
+        entries = self._call(
+            f"reading stream {self.name!r}",
+            self._client.xrange,
+            self.name,
+            min=start,
+            max=until or "+",
+            count=limit,
+        )
         if not entries:
             return pd.DataFrame(), after or "0-0"
         raw = self._call("reading", self._client.hget, f"{self.name}:schema", "timestamps")
@@ -180,8 +191,9 @@ class StreamProcessor:
             raise DataError(f"Feature view {view.name!r} has no aggregations to stream")
         self.view, self.stream, self.store = view, stream, store
         self.state_path = Path(state_path) if state_path else None
-        self.kernel = StreamingAggregator(view.aggregations, keys=list(view.keys),
-                                          timestamp=view.timestamp, lateness=lateness)
+        self.kernel = StreamingAggregator(
+            view.aggregations, keys=list(view.keys), timestamp=view.timestamp, lateness=lateness
+        )
         self.offset_: str | None = None
         if self.state_path is not None and self.state_path.is_file():
             self._warm_up(json.loads(self.state_path.read_text())["offset"])
@@ -208,8 +220,12 @@ class StreamProcessor:
                 as_of = pd.Timestamp(self.kernel.newest_, unit="us", tz="UTC")
                 touched["__as_of"] = as_of
                 values = self.kernel.query(touched, timestamp="__as_of")
-                self.store.write(self.view.name, pd.concat([touched, values], axis=1),
-                                 keys=list(self.view.keys), event_timestamp="__as_of")
+                self.store.write(
+                    self.view.name,
+                    pd.concat([touched, values], axis=1),
+                    keys=list(self.view.keys),
+                    event_timestamp="__as_of",
+                )
         self.offset_ = offset
         if self.state_path is not None:
             atomic_write_text(self.state_path, json.dumps({"offset": offset}))
