@@ -31,25 +31,32 @@ def register(app: typer.Typer) -> None:
 def _read(path: Path) -> Any:
     import pandas as pd
 
+    _check_file(path)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    return _parse_times(pd.read_csv(path))
+
+
+def _check_file(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file", hint="pass a CSV or Parquet file")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix == ".csv":
-        frame = pd.read_csv(path)
-        for column in frame.columns:  # ISO timestamps with an offset become UTC datetimes
-            if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
-                sample = frame[column].dropna().astype(str).head(20)
-                if (
-                    len(sample)
-                    and sample.str.match(r"^\d{4}-\d\d-\d\d[T ][\d:.]+(Z|[+-]\d\d:?\d\d)$").all()
-                ):
-                    frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
-        return frame
-    raise ConfigError(
-        f"{path}: unsupported file type '{suffix}'", hint="use a .csv or .parquet file"
-    )
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(
+            f"{path}: unsupported file type '{path.suffix}'", hint="use a .csv or .parquet file"
+        )
+
+
+def _parse_times(frame: Any) -> Any:
+    """CSV columns of ISO timestamps with an offset become UTC datetimes."""
+    import pandas as pd
+
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column]) or frame[column].dtype == object:
+            sample = frame[column].dropna().astype(str).head(20)
+            iso = sample.str.match(r"^\d{4}-\d\d-\d\d[T ][\d:.]+(Z|[+-]\d\d:?\d\d)$")
+            if len(sample) and iso.all():
+                frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
+    return frame
 
 
 def _config(directory: Path | None) -> Config:
@@ -214,7 +221,8 @@ def _batches(path: Path) -> Iterator[Any]:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
             yield batch.to_pandas()
     else:
-        yield from pd.read_csv(path, chunksize=65_536)
+        for chunk in pd.read_csv(path, chunksize=65_536):
+            yield _parse_times(chunk)
 
 
 def _reservoir(path: Path, n: int, seed: int) -> Any:
@@ -223,6 +231,7 @@ def _reservoir(path: Path, n: int, seed: int) -> Any:
 
     from loopml.trainingdata import ReservoirSampler
 
+    _check_file(path)
     sampler, start = ReservoirSampler(n, seed=seed), 0
     for batch in _batches(path):
         sampler.update(_Rows(start, len(batch)))
