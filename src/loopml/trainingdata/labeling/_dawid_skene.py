@@ -19,7 +19,7 @@ from loopml.trainingdata.labeling._base import (
     posterior,
     resolve_permutation,
 )
-from loopml.trainingdata.labeling._matrix import FloatArray, IntArray, vote_counts, votes_one_hot
+from loopml.trainingdata.labeling._matrix import FloatArray, IntArray, votes_one_hot
 
 __all__ = ["DawidSkene"]
 
@@ -62,7 +62,7 @@ class DawidSkene(LabelModel):
                 f"Got max_iter={self.max_iter}, smoothing={self.smoothing} instead."
             )
         votes = votes_one_hot(L, self.cardinality_)
-        q = self._run_em(votes, _majority_soft_labels(L, self.cardinality_), class_balance)
+        q = self._run_em(votes, _majority_soft_labels(votes, self.cardinality_), class_balance)
         permutation = resolve_permutation(self._agreement(votes, q))
         if (permutation != np.arange(self.cardinality_)).any():
             q = self._run_em(votes, q[:, permutation], class_balance)  # relabelled start
@@ -119,7 +119,9 @@ class DawidSkene(LabelModel):
         return posterior(L, self.confusion_, self.class_balance_, abstain_evidence=True)
 
 
-def _majority_soft_labels(L: IntArray, k: int) -> FloatArray:
-    counts = vote_counts(L, k)
+def _majority_soft_labels(votes: Any, k: int) -> FloatArray:
+    """The majority vote's soft labels from the sparse votes (uniform where none)."""
+    per_class = np.tile(np.eye(k), (votes.shape[1] // k, 1))
+    counts = np.asarray(votes @ per_class)
     totals = counts.sum(axis=1, keepdims=True)
-    return np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / k)
+    return np.asarray(np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / k))
