@@ -51,6 +51,7 @@ NEAR_TOLERANCE = 0.01
 COARSE_DISTINCT = 50
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|row|rownum)$", re.IGNORECASE)
 
+
 class SkipCheck(Exception):  # noqa: N818 - control flow, not an error
     """Raised by a check that cannot run on this data; the reason goes into ``skipped``."""
 
