@@ -175,6 +175,7 @@ def test_skops_refuses_types_outside_the_trusted_list(tracking, make_binary) -> 
         load_model("custom", tracking_uri=tracking["tracking_uri"])
 
 
+@pytest.mark.slow
 def test_every_candidate_pipeline_loads_with_the_trusted_list(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary(n=600)
     config = TrainConfig.model_validate(
@@ -249,6 +250,7 @@ def test_registration_and_loading_are_fast(tracking, make_binary) -> None:  # ty
     assert registered < 5 and loaded < 5, (registered, loaded)
 
 
+@pytest.mark.services
 def test_postgresql_tracking_and_registry(postgres_url, tmp_path, make_binary) -> None:  # type: ignore[no-untyped-def]
     import secrets
 

@@ -21,6 +21,7 @@ def client():  # type: ignore[no-untyped-def]
     cluster.close()
 
 
+@pytest.mark.slow
 def test_dask_lightgbm_matches_local_quality(tracking, make_binary, client) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary(n=6_000)
     config = TrainConfig.model_validate(
@@ -46,3 +47,29 @@ def test_dask_lightgbm_matches_local_quality(tracking, make_binary, client) -> N
     # same data, same split: the distributed model is as good as the local one
     assert abs(dask_auc - local_auc) < 0.02, (dask_auc, local_auc)
     assert dask.scores[-1].beats_baseline
+
+
+@pytest.mark.slow
+def test_tuning_on_the_cluster_shares_one_study(tracking, make_binary, client) -> None:  # type: ignore[no-untyped-def]
+    from loopml.training import open_client
+
+    frame = make_binary(n=1_500)
+    config = TrainConfig.model_validate(
+        {"candidates": ["logistic_regression"], "tune": {"trials": 6}, "seed": 2}
+    )
+    result = train(
+        frame,
+        target="y",
+        task="binary_classification",
+        timestamp="ts",
+        config=config,
+        compute=client,
+        **tracking,
+    )
+    tuning = result.tuning["logistic_regression"]
+    # both workers drew from one shared study: 6 distinct trial numbers, every one tracked
+    assert sorted(t["number"] for t in tuning.trials) == list(range(6))
+    mlflow = open_client(tracking["tracking_uri"])
+    experiment = mlflow.get_run(result.run_id).info.experiment_id
+    assert len(mlflow.search_runs([experiment], "tags.`loopml.kind` = 'trial'")) == 6
+    assert result.scores[-1].params["C"] == pytest.approx(tuning.best_params["C"])

@@ -146,6 +146,7 @@ def test_regression_and_multiclass(tracking) -> None:  # type: ignore[no-untyped
     assert multi.scores[-1].test["accuracy"] > 0.9
 
 
+@pytest.mark.slow
 def test_all_candidates_fit_and_ensembles_work(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary(n=1_200, with_time=False)
     result = train(

@@ -45,6 +45,7 @@ def test_tuning_tracks_every_trial_and_prunes(tracking, make_binary) -> None:  #
     assert all("cv_fold0_average_precision" in t.data.metrics for t in trials)
 
 
+@pytest.mark.slow
 def test_median_pruner_stops_hopeless_trials(make_binary) -> None:  # type: ignore[no-untyped-def]
     from loopml.training import FeatureEncoder
 

@@ -12,7 +12,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -79,16 +78,10 @@ def _client(tracking_uri: str | None) -> Any:
     return open_client(tracking_uri)
 
 
-def _local_folder(uri: str) -> Path | None:
-    if uri.startswith("file:"):
-        return Path(unquote(urlparse(uri).path))
-    if "://" not in uri:
-        return Path(uri)
-    return None
-
-
 def _model_folder(source: str) -> Path:
-    local = _local_folder(source)
+    from loopml.training._tracking import local_folder
+
+    local = local_folder(source)
     if local is not None:
         return local
     import mlflow.artifacts
@@ -125,7 +118,9 @@ def register_model(
     run_id = getattr(run, "run_id", run)
     tracking_uri = getattr(run, "tracking_uri", None) or tracking_uri
     client = _client(tracking_uri)
-    info = _get_run(client, str(run_id))
+    from loopml.training._tracking import get_run_info
+
+    info = get_run_info(client, str(run_id))
     if info.data.tags.get("loopml.beats_baseline") == "false" and not allow_below_baseline:
         raise GateFailed(
             f"run {run_id}: no candidate beat the best baseline "
@@ -154,15 +149,6 @@ def register_model(
     if alias is not None:
         client.set_registered_model_alias(name, alias, mv.version)
     return get_model_version(name, version=int(mv.version), tracking_uri=tracking_uri)
-
-
-def _get_run(client: Any, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id)
-    except MlflowException:
-        raise NotFoundError(f"no run {run_id!r} in the tracking store") from None
 
 
 def _hash_folder(folder: Path) -> dict[str, str]:

@@ -295,7 +295,8 @@ class LastValueBaseline(Baseline):
         return [float(value)]
 
     def fit(self, frame: pd.DataFrame, y: np.ndarray) -> LastValueBaseline:
-        order = np.argsort(frame[self.timestamp].to_numpy(), kind="stable")
+        times = frame[self.timestamp].reset_index(drop=True)
+        order = times.sort_values(kind="stable").index.to_numpy()  # fast for tz-aware times
         n_classes = _n_classes(self.task, y)
         self.last_ = self._summary(y[order[-1]], n_classes)
         if self.entity is not None:

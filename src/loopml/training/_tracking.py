@@ -100,6 +100,33 @@ def open_client(tracking_uri: str) -> Any:
         return client
 
 
+def local_folder(uri: str) -> Path | None:
+    """The local path of a ``file:`` (or plain path) artifact URI; None for remote stores.
+
+    >>> str(local_folder("file:///tmp/a%20b/model")), local_folder("s3://bucket/x")
+    ('/tmp/a b/model', None)
+    """
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("file:"):
+        return Path(unquote(urlparse(uri).path))
+    if "://" not in uri:
+        return Path(uri)
+    return None
+
+
+def get_run_info(client: Any, run_id: str) -> Any:
+    """The MLflow run, or NotFoundError."""
+    from mlflow.exceptions import MlflowException
+
+    from loopml.core import NotFoundError
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise NotFoundError(f"no run {run_id!r} in the tracking store") from None
+
+
 def git_record(folder: str | Path = ".") -> dict[str, Any]:
     """The git commit and dirty flag of ``folder`` (``unknown`` outside a repository)."""
 

@@ -84,7 +84,6 @@ class TrainingResult:
     split: Any
     model_uri: str | None = None
     tuning: dict[str, TuningResult] = field(default_factory=dict)
-    registered: Any = None
 
     @property
     def best_name(self) -> str:
@@ -246,10 +245,14 @@ class _Data:
     X: np.ndarray
     y: np.ndarray
     rows: dict[str, np.ndarray]
+    parts: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def part(self, name: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        rows = self.rows[name]
-        return self.frame.iloc[rows], self.X[rows], self.y[rows]
+        """Rows of one part, copied once and reused by every model."""
+        if name not in self.parts:
+            rows = self.rows[name]
+            self.parts[name] = (self.frame.iloc[rows], self.X[rows], self.y[rows])
+        return self.parts[name]
 
 
 def _baselines(
@@ -301,7 +304,6 @@ def train(
     experiment: str = "loopml",
     seed: int | None = None,
     compute: Any = "local",
-    register_as: str | None = None,
     lineage: dict[str, Any] | None = None,
     keep_data: bool = True,
 ) -> TrainingResult:
@@ -393,10 +395,6 @@ def train(
         tracker.finish(parent, failed=True)
         raise
     tracker.finish(parent)
-    if register_as is not None and result.best is not None:
-        from loopml.registry import register_model
-
-        result.registered = register_model(result, register_as, tracking_uri=tracking_uri)
     return result
 
 
@@ -473,11 +471,11 @@ class _Run:
         part: Any,
     ) -> tuple[ModelScore, TrainedModel]:
         started = time.perf_counter()
-        params = self._tune(name, config, part) if config.tune.trials > 0 else {}
+        client = _resolve_compute(compute)
+        params = self._tune(name, config, part, client) if config.tune.trials > 0 else {}
         train_frame, X, y = self.data.part("train")
         _, X_valid, y_valid = self.data.part("validation")
-        client = _resolve_compute(compute) if name == "lightgbm" else None
-        if client is not None:
+        if client is not None and name == "lightgbm":
             from loopml.training._distributed import fit_lightgbm_dask
 
             model = fit_lightgbm_dask(
@@ -526,11 +524,12 @@ class _Run:
                 "loopml.beats_baseline": beats,
                 "loopml.best_baseline": best.name,
                 "loopml.compute": "dask" if client is not None else "local",
+                "loopml.distributed_fit": client is not None and name == "lightgbm",
             },
         )
         return score, model
 
-    def _tune(self, name: str, config: TrainConfig, part: Any) -> dict[str, Any]:
+    def _tune(self, name: str, config: TrainConfig, part: Any, client: Any) -> dict[str, Any]:
         from loopml.training._candidates import search_space
 
         probe: dict[str, Any] = {}
@@ -584,6 +583,7 @@ class _Run:
             parallel=tune.parallel,
             seed=self.seed,
             on_trial=on_trial,
+            client=client,
         )
         self.tuning[name] = result
         return result.best_params
@@ -689,7 +689,7 @@ def _finish(
         (folder / "record.json").write_text(json.dumps(record, indent=1, default=str))
         for name in ("record.json", "predictions.npy", "data.parquet", "split.npz"):
             if (folder / name).exists():
-                tracker.client.log_artifact(parent, str(folder / name))
+                _store_artifact(tracker, parent, folder / name)
     return TrainingResult(
         run_id=parent,
         tracking_uri=tracker.tracking_uri,
@@ -705,6 +705,21 @@ def _finish(
         model_uri=model_uri,
         tuning=run.tuning,
     )
+
+
+def _store_artifact(tracker: Tracker, run_id: str, path: Path) -> None:
+    """Move a file into the run's artifacts (a rename when they are local), else upload it."""
+    from loopml.training._tracking import local_folder
+
+    local = local_folder(tracker.artifact_uri(run_id))
+    if local is None:
+        tracker.client.log_artifact(run_id, str(path))
+        return
+    local.mkdir(parents=True, exist_ok=True)
+    try:
+        path.replace(local / path.name)
+    except OSError:  # another file system: copy
+        tracker.client.log_artifact(run_id, str(path))
 
 
 def _reference(train_frame: pd.DataFrame, columns: list[str]) -> tuple[dict[str, Any], Any]:

@@ -77,8 +77,14 @@ def tune_candidate(
     on_trial: Any = None,
     storage: str | None = None,
     study_name: str | None = None,
+    client: Any = None,
 ) -> TuningResult:
-    """Search ``name``'s space; ``on_trial(record)`` is called after each trial (thread-safe)."""
+    """Search ``name``'s space; ``on_trial(record)`` is called after each trial (thread-safe).
+
+    With a Dask ``client``, the trials run on the cluster's workers, which share the study
+    through ``storage`` (an RDB URL every worker can reach; default a SQLite file, which only
+    workers on this machine can); the driver then tracks each trial.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -86,6 +92,11 @@ def tune_candidate(
         "maximize" if higher_is_better(metric) else "minimize"
     )
     sign = 1.0 if direction == "maximize" else -1.0
+    if client is not None and storage is None:
+        import tempfile
+
+        storage = f"sqlite:///{tempfile.mkdtemp(prefix='loopml-optuna-')}/study.db"
+        study_name = study_name or f"{name}-{seed}"
     study = optuna.create_study(
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
@@ -124,14 +135,20 @@ def tune_candidate(
                 on_trial(record)
 
     started = time.perf_counter()
-    study.optimize(
-        objective,
-        n_trials=trials,
-        timeout=timeout,
-        n_jobs=parallel,
-        callbacks=[callback],
-        gc_after_trial=False,
-    )
+    if client is not None:
+        assert storage is not None and study_name is not None
+        _optimize_on_cluster(client, storage, study_name, objective, trials, timeout, seed)
+        for trial in study.trials:
+            callback(study, trial)
+    else:
+        study.optimize(
+            objective,
+            n_trials=trials,
+            timeout=timeout,
+            n_jobs=parallel,
+            callbacks=[callback],
+            gc_after_trial=False,
+        )
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not complete:
         return TuningResult({}, float("nan"), records, time.perf_counter() - started)
@@ -139,3 +156,48 @@ def tune_candidate(
     return TuningResult(
         dict(best.params), float(best.value or 0.0), records, time.perf_counter() - started
     )
+
+
+def _optimize_on_cluster(
+    client: Any,
+    storage: str,
+    study_name: str,
+    objective: Any,
+    trials: int,
+    timeout: float | None,
+    seed: int,
+) -> None:
+    """Split the trial budget over the workers; each loads the shared study and optimizes."""
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    shares = [trials // workers + (1 if i < trials % workers else 0) for i in range(workers)]
+    futures = [
+        client.submit(
+            _worker_optimize,
+            storage,
+            study_name,
+            objective,
+            share,
+            timeout,
+            seed + i,
+            pure=False,
+        )
+        for i, share in enumerate(shares)
+        if share
+    ]
+    client.gather(futures)
+
+
+def _worker_optimize(
+    storage: str, study_name: str, objective: Any, trials: int, timeout: float | None, seed: int
+) -> int:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+    )
+    study.optimize(objective, n_trials=trials, timeout=timeout, gc_after_trial=False)
+    return trials

@@ -54,11 +54,10 @@ def _flatten(record: dict[str, Any], prefix: str) -> dict[str, Any]:
 def train_workspace(
     workspace: Workspace,
     *,
-    register_as: str | None = None,
     compute: Any = None,
     seed: int | None = None,
 ) -> TrainingResult:
-    """Train as ``loopml.yaml`` says; optionally register the best model as ``register_as``.
+    """Train as ``loopml.yaml`` says (register the result with ``loopml.registry``).
 
     Entity keys and the timestamp are never features; ``train:`` picks candidates, heuristics
     and tuning, ``split:`` the split, ``backends:`` the tracking URI and compute backend.
@@ -101,7 +100,6 @@ def train_workspace(
         experiment=config.project,
         seed=seed,
         compute=backend,
-        register_as=register_as,
         lineage=lineage,
     )
 
@@ -143,11 +141,10 @@ def _run_summary(run: Any) -> dict[str, Any]:
 
 def get_run(run_id: str, *, tracking_uri: str) -> dict[str, Any]:
     """One training run: tags, params, metrics and its nested runs' metrics."""
-    from loopml.registry._registry import _get_run
-    from loopml.training._tracking import open_client
+    from loopml.training._tracking import get_run_info, open_client
 
     client = open_client(tracking_uri)
-    run = _get_run(client, run_id)
+    run = get_run_info(client, run_id)
     children = client.search_runs(
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'", max_results=1000
     )

@@ -1,0 +1,165 @@
+"""Training benchmark: `loopml train` (one LightGBM candidate, no tuning) against a bare
+`lightgbm.train` on the same arrays, then registration + hashing and loading for serving.
+
+    python benchmarks/training.py            # 1,000,000 rows x 20 features
+    python benchmarks/training.py --quick    # 20,000 rows, seconds (CI)
+
+Both paths train with identical LightGBM parameters on identical train/validation rows
+(loopml's time split), with early stopping on validation. The MLflow SQLite database is
+created before timing (a once-per-workspace cost: schema migrations). loopml's time
+excludes its baselines (reported separately) and includes everything else: the split,
+encoding, evaluation, the data digest, the stored copy of the data, the reference profile,
+artifact writing and tracking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def make_data(rows: int, features: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, features))
+    weights = rng.normal(size=features) * (rng.random(features) < 0.5)
+    logit = X @ weights + 0.5 * np.sin(3 * X[:, 0]) * X[:, 1]
+    frame = pd.DataFrame(X, columns=[f"f{i:02d}" for i in range(features)])
+    frame["y"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    frame["ts"] = pd.date_range("2024-01-01", periods=rows, freq="s", tz="UTC")
+    return frame
+
+
+def bare_lightgbm(X_train, y_train, X_valid, y_valid, params):  # type: ignore[no-untyped-def]
+    import lightgbm
+
+    started = time.perf_counter()
+    train_params = {k: v for k, v in params.items()
+                    if k not in ("num_boost_round", "early_stopping_rounds", "best_iteration")}
+    train_set = lightgbm.Dataset(X_train, y_train)
+    valid_set = lightgbm.Dataset(X_valid, y_valid, reference=train_set)
+    booster = lightgbm.train(
+        train_params, train_set, num_boost_round=params["num_boost_round"],
+        valid_sets=[valid_set],
+        callbacks=[lightgbm.early_stopping(params["early_stopping_rounds"], verbose=False)],
+    )
+    return time.perf_counter() - started, booster.best_iteration
+
+
+LOAD_CODE = """
+import json, sys, time
+import lightgbm, mlflow.tracking, skops.io, sklearn  # imports are not part of 'load'
+import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store
+from loopml import registry, training
+started = time.perf_counter()
+model = registry.load_model("bench", tracking_uri=sys.argv[1])
+elapsed = time.perf_counter() - started
+print(json.dumps({"seconds": elapsed, "booster": model.booster is not None}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 rows; finishes in seconds")
+    parser.add_argument("--rows", type=int, default=None)
+    args = parser.parse_args()
+    rows = args.rows or (20_000 if args.quick else 1_000_000)
+    features = 20
+
+    # import what both paths use before timing either (imports happen once per process)
+    import lightgbm  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+    import loopml.data  # noqa: F401
+    import loopml.trainingdata  # noqa: F401
+    from loopml.core import TrainConfig
+    from loopml.registry import load_model, register_model
+    from loopml.training import open_client, train
+    from loopml.training._candidates import lightgbm_params
+
+    frame = make_data(rows, features)
+    root = Path(tempfile.mkdtemp(prefix="loopml-bench-training-"))
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    started = time.perf_counter()
+    open_client(tracking_uri)
+    print(f"data: {rows:,} rows x {features} features (generated, seed 0); "
+          f"MLflow database created in {time.perf_counter() - started:.1f} s (not timed below)")
+
+    config = TrainConfig.model_validate({"candidates": ["lightgbm"], "tune": {"trials": 0}})
+    # loopml's split and parameters, so the bare run sees exactly the same rows and settings
+    from loopml.core import SplitConfig
+    from loopml.trainingdata import split_from_config
+
+    split = split_from_config(frame, SplitConfig(), timestamp="ts", target="y")
+    params = lightgbm_params("binary_classification", {}, 2, config.seed)
+    params["num_threads"] = 1 if len(split.train) < 50_000 else 0  # loopml's choice
+    X = frame[[f"f{i:02d}" for i in range(features)]].to_numpy()
+    y = frame["y"].to_numpy()
+    bare_args = (X[split.train], y[split.train], X[split.validation], y[split.validation], params)
+
+    def run_loopml():  # type: ignore[no-untyped-def]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            started = time.perf_counter()
+            result = train(frame, target="y", task="binary_classification", timestamp="ts",
+                           config=config, tracking_uri=tracking_uri,
+                           artifact_root=root / "artifacts")
+            return result, time.perf_counter() - started
+
+    # bare, loopml, bare: the machine's load drifts, so loopml is bracketed
+    bare = [bare_lightgbm(*bare_args)]
+    result, loopml_total = run_loopml()
+    if not args.quick:
+        bare.append(bare_lightgbm(*bare_args))
+    best_iteration = bare[0][1]
+    bare_best = min(seconds for seconds, _ in bare)
+    baselines = sum(s.seconds for s in result.scores if s.kind == "baseline")
+    candidate = result.scores[-1]
+    assert np.array_equal(result.split.train, split.train)
+    loopml_time = loopml_total - baselines
+    overhead = loopml_time / bare_best - 1
+    print(f"bare lightgbm.train: {', '.join(f'{s:.2f} s' for s, _ in bare)} (before, after) "
+          f"(best iteration {best_iteration}; loopml's {result.best.params['best_iteration']})")
+    print(f"loopml train: {loopml_total:.2f} s total, baselines {baselines:.2f} s, "
+          f"candidate fit+evaluate {candidate.seconds:.2f} s")
+    print(f"overhead of loopml train over bare lightgbm.train, excluding baselines: "
+          f"{loopml_time:.2f} s vs {bare_best:.2f} s = {overhead:+.1%} (limit +15%)")
+    print(f"  validation AP {candidate.validation['average_precision']:.4f}, "
+          f"test AUC {candidate.test['roc_auc']:.4f}")
+
+    started = time.perf_counter()
+    register_model(result, "bench", alias="champion")
+    registration = time.perf_counter() - started
+    sizes = sum(p.stat().st_size for p in (root / "artifacts").rglob("model/*"))
+    print(f"registration + SHA-256 of every artifact: {registration * 1000:.0f} ms "
+          f"({sizes / 1e6:.2f} MB of model artifacts; limit 1000 ms)")
+
+    started = time.perf_counter()
+    loaded = load_model("bench", tracking_uri=tracking_uri)
+    warm = time.perf_counter() - started
+    out = subprocess.run([sys.executable, "-c", LOAD_CODE, tracking_uri],
+                         capture_output=True, text=True, check=True)
+    fresh = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"load for serving (verify hashes, read booster, schema, profile, baseline): "
+          f"{warm * 1000:.0f} ms in this process, {fresh['seconds'] * 1000:.0f} ms in a fresh "
+          f"process after imports (limit 500 ms); native booster: {loaded.booster is not None}")
+    row = frame.head(1)
+    X_row = loaded.encoder.transform(row)
+    started = time.perf_counter()
+    for _ in range(200):
+        loaded.booster.predict(X_row, num_threads=1)
+    print(f"single-row predict with the native booster: "
+          f"{(time.perf_counter() - started) / 200 * 1e6:.0f} us")
+
+
+if __name__ == "__main__":
+    main()
