@@ -61,7 +61,7 @@ for _module in _COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; loopml errors become a message on stderr and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        returned = app(args=argv, standalone_mode=False)
     except LoopmlError as error:
         typer.echo(f"error: {redact(str(error))}", err=True)
         return error.exit_code
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             show()
             return int(exit_code)
         raise
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""``loopml simulate``: replay a time-ordered dataset through the loop."""
+"""``loopml loop``, ``loopml status`` and ``loopml simulate``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,84 @@ from loopml.core import ConfigError
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``simulate`` command."""
+    """Add the ``loop``, ``status`` and ``simulate`` commands."""
+    app.command("loop")(loop)
+    app.command("status")(status)
     app.command("simulate")(simulate)
+
+
+def loop(
+    directory: Annotated[Path, typer.Option("--dir", help="The workspace.")] = Path("."),
+    every: Annotated[
+        str | None, typer.Option(help="Keep running, one pass every this long (e.g. 1h).")
+    ] = None,
+    max_passes: Annotated[int, typer.Option(help="Stop after this many passes.")] = 0,
+    retrain: Annotated[bool, typer.Option(help="Ask for a retrain by hand.")] = False,
+) -> None:
+    """Run one pass of the loop (ingest, monitor, decide, train, evaluate, roll out)."""
+    import time
+
+    from loopml.continual import run_pass
+    from loopml.core import Workspace, parse_duration
+
+    workspace = Workspace.open(directory)
+    pause = parse_duration(every, name="every").total_seconds() if every else None
+    passes = 0
+    while True:
+        result = run_pass(workspace, manual=retrain)
+        passes += 1
+        typer.echo(
+            f"pass {result.pass_id} {result.status}" + (" (resumed)" if result.resumed else "")
+        )
+        for name, outcome in result.steps.items():
+            typer.echo(f"  {name:<9} {_describe(outcome)}")
+        if pause is None or (max_passes and passes >= max_passes):
+            return
+        time.sleep(pause)
+
+
+def _describe(outcome: dict[str, object]) -> str:
+    keys = (
+        "why",
+        "skipped",
+        "reasons",
+        "waiting",
+        "drift_alert",
+        "registered",
+        "passed",
+        "promoted",
+        "versions",
+        "note",
+    )
+    return ", ".join(
+        f"{k}={outcome[k]}" for k in keys if k in outcome and outcome[k] not in (None, [])
+    )
+
+
+def status(
+    directory: Annotated[Path, typer.Option("--dir", help="The workspace.")] = Path("."),
+    limit: Annotated[int, typer.Option(help="How many journal entries.")] = 20,
+) -> None:
+    """Show the loop's last decisions, its state and the model aliases."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from loopml.continual import loop_status
+    from loopml.core import Workspace
+
+    info = loop_status(Workspace.open(directory), limit=limit)
+    console = Console()
+    console.print(f"aliases: {info['aliases']}; current pass: {info['current']}")
+    table = Table("time", "pass", "step", "outcome")
+    for entry in info["journal"]:
+        rest = {k: v for k, v in entry.items() if k not in ("time", "pass_id", "step")}
+        table.add_row(
+            entry["time"][:19],
+            str(entry.get("pass_id", ""))[-8:],
+            str(entry["step"]),
+            _describe(rest) or str(rest)[:80],
+        )
+    console.print(table)
 
 
 def simulate(

@@ -7,6 +7,7 @@
 
 from loopml.continual._demo import LOOP_MIN_DAYS, LOOP_STEPS, card_features
 from loopml.continual._learners import Fitted, LightGBMLearner, LogisticLearner, make_learner
+from loopml.continual._loop import PassResult, loop_status, run_pass
 from loopml.continual._policy import RetrainDecision, decide_retrain, stage_of, window_weights
 from loopml.continual._simulate import (
     SimulationResult,
@@ -22,6 +23,7 @@ __all__ = [
     "Fitted",
     "LightGBMLearner",
     "LogisticLearner",
+    "PassResult",
     "RetrainConfig",
     "RetrainDecision",
     "RolloutConfig",
@@ -30,7 +32,9 @@ __all__ = [
     "card_features",
     "check_stream",
     "decide_retrain",
+    "loop_status",
     "make_learner",
+    "run_pass",
     "simulate",
     "stage_of",
     "window_weights",

@@ -49,7 +49,8 @@ def decide_retrain(
     """Apply the policy. Triggers: manual, schedule, drift alert, quality drop.
 
     A trigger is honoured only with at least ``min_new_labels`` labeled rows since the last
-    training; otherwise the decision says what it waits for.
+    training (a manual request overrides the minimum); otherwise the decision says what it
+    waits for.
 
     >>> from datetime import datetime, UTC
     >>> cfg = RetrainConfig(every="7d", min_new_labels=100)
@@ -81,7 +82,7 @@ def decide_retrain(
         )
     if not reasons:
         return RetrainDecision(False, (), None)
-    if new_labels < config.min_new_labels:
+    if new_labels < config.min_new_labels and not manual:
         return RetrainDecision(
             False,
             tuple(reasons),

@@ -1,0 +1,100 @@
+"""The loop runner over a real workspace: first champion, policy waits, failure and resume."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loopml.cli import main
+from loopml.continual import loop_status, run_pass
+from loopml.core import BackendError, Config, Workspace
+
+
+def _workspace(tmp_path: Path, tracking_uri: str | None = None) -> Workspace:
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "time": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(np.arange(n) * 600, unit="s"),
+            "x0": rng.normal(size=n),
+            "x1": rng.normal(size=n),
+            "segment": rng.choice(["a", "b"], n),
+        }
+    )
+    frame["y"] = (frame["x0"] + 0.5 * frame["x1"] + rng.normal(scale=0.7, size=n) > 0).astype(int)
+    data = tmp_path / "ws" / "data"
+    data.mkdir(parents=True)
+    frame.to_parquet(data / "events.parquet")
+    config = Config.model_validate(
+        {
+            "project": "loop-test",
+            "task": "binary_classification",
+            "sources": {"events": {"path": "data/events.parquet", "timestamp": "time"}},
+            "labels": {"source": "events", "target": "y"},
+            "train": {"candidates": ["baseline", "logistic_regression"], "tune": {"trials": 0}},
+            "evaluate": {
+                "bootstrap": 50,
+                "gates": [{"metric": "roc_auc", "beats": "baseline", "by": 0.1}],
+            },
+            "continual": {"retrain": {"every": "7d", "min_new_labels": 100}},
+            "backends": {"tracking_uri": tracking_uri} if tracking_uri else {},
+        }
+    )
+    return Workspace.create(tmp_path / "ws", config)
+
+
+def test_first_pass_promotes_a_champion_then_the_policy_waits(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    first = run_pass(workspace, now=datetime(2024, 2, 1, tzinfo=UTC))
+    assert first.status == "finished"
+    assert (
+        first.steps["decide"]["retrain"] and "no champion yet" in first.steps["decide"]["reasons"]
+    )
+    assert first.steps["train"]["registered"] == 1
+    assert first.steps["evaluate"]["passed"] and first.steps["rollout"]["promoted"]
+    assert loop_status(workspace)["aliases"]["champion"] == 1
+
+    second = run_pass(workspace, now=datetime(2024, 2, 2, tzinfo=UTC))
+    assert second.steps["decide"]["retrain"] is False
+    assert second.steps["train"] == {"skipped": "the policy did not ask for a retrain"}
+    steps = [entry["step"] for entry in loop_status(workspace)["journal"]]
+    assert steps.count("decide") == 2 and steps.count("rollout") == 2
+
+
+def test_a_failed_retrain_keeps_the_champion_and_the_next_pass_resumes(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    run_pass(workspace, now=datetime(2024, 2, 1, tzinfo=UTC))
+    good = workspace.config
+    broken = good.model_copy(
+        update={
+            "backends": good.backends.model_copy(
+                update={"tracking_uri": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+            )
+        }
+    )
+    workspace.save_config(broken)
+    with pytest.raises(BackendError):
+        run_pass(workspace, now=datetime(2024, 2, 20, tzinfo=UTC), manual=True)
+    workspace.save_config(good)
+    status = loop_status(workspace)
+    assert status["current"]["status"] == "running"  # the pass is unfinished, not lost
+    assert status["aliases"]["champion"] == 1  # still serving
+    resumed = run_pass(workspace, now=datetime(2024, 2, 20, tzinfo=UTC))
+    assert resumed.resumed and resumed.status == "finished"
+    assert resumed.steps["train"]["registered"] == 2
+    failed = [e["step"] for e in loop_status(workspace)["journal"] if e["step"].endswith("failed")]
+    assert len(failed) == 1 and failed[0].split()[0] in {"decide", "train"}
+    assert any(e["step"] == "resumed" for e in loop_status(workspace)["journal"])
+
+
+def test_cli_loop_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace = _workspace(tmp_path)
+    assert main(["loop", "--dir", str(workspace.root)]) == 0
+    assert main(["status", "--dir", str(workspace.root)]) == 0
+    out = capsys.readouterr().out
+    assert "finished" in out and "champion" in out
