@@ -189,3 +189,12 @@ def test_soft_labels_train_a_classifier_on_youtube(youtube) -> None:
     clf = LogisticRegression(C=10, max_iter=1000).fit(X[rows], labels, sample_weight=weights)
     accuracy = (clf.predict(vectorizer.transform(texts_test)) == y_test).mean()
     assert accuracy > 0.85, accuracy
+
+
+def test_decorated_functions_pickle_by_reference() -> None:
+    """Module-level decorated functions pickle by reference (the name is bound to the
+    LabelingFunction, so plain pickling of the inner function would fail)."""
+    import pickle
+
+    assert pickle.loads(pickle.dumps(short_comment)) is short_comment
+    assert pickle.loads(pickle.dumps(song)) is song
