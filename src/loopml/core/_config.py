@@ -60,7 +60,6 @@ __all__ = [
 ]
 
 
-
 def _duration(value: Any) -> timedelta:
     try:
         return parse_duration(value)
@@ -129,9 +128,9 @@ class AggregationConfig(_Section):
     """Windowed aggregations of one column, per entity."""
 
     column: str
-    functions: list[
-        Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
-    ] = Field(min_length=1)
+    functions: list[Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]] = (
+        Field(min_length=1)
+    )
     windows: list[Duration] = Field(min_length=1)
 
 
@@ -338,9 +337,7 @@ def load_config(path: str | Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such file", hint="run `loopml init` to write one"
-        ) from None
+        raise ConfigError(f"{path}: no such file", hint="run `loopml init` to write one") from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
     return parse_config(text, source=str(path))
@@ -382,9 +379,7 @@ def _describe(error: ValidationError, root: yaml.Node | None, source: str) -> st
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
             suggestion = f"; did you mean '{close[0]}'?" if close else ""
             valid = ", ".join(sorted(allowed))
-            lines.append(
-                f"{where}: unknown key '{dotted}'{suggestion} (valid keys here: {valid})"
-            )
+            lines.append(f"{where}: unknown key '{dotted}'{suggestion} (valid keys here: {valid})")
         else:
             message = str(item["msg"]).removeprefix("Value error, ")
             lines.append(f"{where}: '{dotted}': {message}")

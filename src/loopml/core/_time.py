@@ -36,9 +36,7 @@ def ensure_utc(value: datetime, *, assume_utc: bool = False, where: str = "times
     return value.astimezone(UTC)
 
 
-def ensure_utc_series(
-    series: pd.Series, *, where: str, assume_utc: bool = False
-) -> pd.Series:
+def ensure_utc_series(series: pd.Series, *, where: str, assume_utc: bool = False) -> pd.Series:
     """Convert a column to ``datetime64[us, UTC]``, naming the column and row on failure.
 
     Naive values are an error unless ``assume_utc``; a column that mixes time zones is

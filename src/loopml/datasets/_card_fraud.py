@@ -58,8 +58,16 @@ from loopml.core import ConfigError
 __all__ = ["CardFraud", "GroundTruth", "LabelDelay", "card_fraud"]
 
 CATEGORIES = (
-    "grocery", "restaurants", "fuel", "fashion", "health",
-    "entertainment", "electronics", "travel", "digital_goods", "jewelry",
+    "grocery",
+    "restaurants",
+    "fuel",
+    "fashion",
+    "health",
+    "entertainment",
+    "electronics",
+    "travel",
+    "digital_goods",
+    "jewelry",
 )
 _CATEGORY_WEIGHT = np.array([0.22, 0.18, 0.12, 0.1, 0.08, 0.08, 0.07, 0.06, 0.06, 0.03])
 _CATEGORY_LOG_LEVEL = np.array([0.0, -0.2, 0.1, 0.5, 0.2, -0.1, 1.3, 1.5, -0.8, 1.6])
@@ -82,12 +90,60 @@ TIERS = ("standard", "gold", "platinum")
 
 # Hour-of-day profiles (UTC stands in for local time).
 _LEGIT_HOURS = np.array(
-    [0.3, 0.2, 0.15, 0.1, 0.15, 0.4, 1.2, 2.5, 3.5, 4.0, 4.3, 4.8,
-     5.5, 5.2, 4.8, 4.6, 4.8, 5.5, 6.0, 5.6, 4.5, 3.2, 1.8, 0.9]
+    [
+        0.3,
+        0.2,
+        0.15,
+        0.1,
+        0.15,
+        0.4,
+        1.2,
+        2.5,
+        3.5,
+        4.0,
+        4.3,
+        4.8,
+        5.5,
+        5.2,
+        4.8,
+        4.6,
+        4.8,
+        5.5,
+        6.0,
+        5.6,
+        4.5,
+        3.2,
+        1.8,
+        0.9,
+    ]
 )
 _NIGHT_HOURS = np.array(
-    [6.0, 7.0, 7.0, 6.5, 6.0, 4.0, 1.5, 0.8, 0.6, 0.6, 0.6, 0.6,
-     0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.8, 1.0, 1.5, 2.5, 3.5, 5.0]
+    [
+        6.0,
+        7.0,
+        7.0,
+        6.5,
+        6.0,
+        4.0,
+        1.5,
+        0.8,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.8,
+        1.0,
+        1.5,
+        2.5,
+        3.5,
+        5.0,
+    ]
 )
 _DEVICE_MISSING = {"pos": 0.02, "contactless": 0.02, "online": 0.08}
 _FRAUD_DEVICE_MISSING = {"big_spend": 0.30, "subtle": 0.30, "card_testing": 0.50}
@@ -223,8 +279,12 @@ def _check_params(
     fraud_rate: float,
     seed: int,
 ) -> pd.Timestamp:
-    for name, value, low in (("n_days", n_days, 2), ("n_cards", n_cards, 1),
-                             ("n_merchants", n_merchants, 10), ("seed", seed, 0)):
+    for name, value, low in (
+        ("n_days", n_days, 2),
+        ("n_cards", n_cards, 1),
+        ("n_merchants", n_merchants, 10),
+        ("seed", seed, 0),
+    ):
         if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
             raise ConfigError(
                 f"The '{name}' parameter of card_fraud must be an integer >= {low}. "
@@ -441,13 +501,15 @@ def _assemble(
     rows["amount"] = _shift_amounts(rows, category, event_time, truth)
     transactions = _transactions(rng, cards, merchants, rows, category, event_time)
     is_fraud = (rows["pattern"] > 0).astype(np.int8)
-    labels = pd.DataFrame({
-        "transaction_id": transactions["transaction_id"],
-        "card_id": transactions["card_id"],
-        "event_time": transactions["event_time"],
-        "is_fraud": is_fraud,
-        "fraud_pattern": _strings(PATTERNS, rows["pattern"]),
-    })
+    labels = pd.DataFrame(
+        {
+            "transaction_id": transactions["transaction_id"],
+            "card_id": transactions["card_id"],
+            "event_time": transactions["event_time"],
+            "is_fraud": is_fraud,
+            "fraud_pattern": _strings(PATTERNS, rows["pattern"]),
+        }
+    )
     chargebacks = _chargebacks(rng, transactions, episode, truth)
     truth = _with_rate(truth, float(is_fraud.mean()) if len(is_fraud) else 0.0)
     return CardFraud(
@@ -482,18 +544,20 @@ def _transactions(
 ) -> pd.DataFrame:
     n = len(rows["card"])
     device, device_age = _devices(rng, rows)
-    return pd.DataFrame({
-        "transaction_id": np.arange(1, n + 1, dtype=np.int64),
-        "card_id": cards["id"][rows["card"]],
-        "merchant_id": merchants["id"][rows["merchant"]],
-        "event_time": event_time,
-        "amount": rows["amount"],
-        "merchant_category": _strings(CATEGORIES, category),
-        "country": _strings(COUNTRIES, rows["country"]),
-        "channel": _strings(CHANNELS, rows["channel"]),
-        "device": device,
-        "device_age_days": device_age,
-    })
+    return pd.DataFrame(
+        {
+            "transaction_id": np.arange(1, n + 1, dtype=np.int64),
+            "card_id": cards["id"][rows["card"]],
+            "merchant_id": merchants["id"][rows["merchant"]],
+            "event_time": event_time,
+            "amount": rows["amount"],
+            "merchant_category": _strings(CATEGORIES, category),
+            "country": _strings(COUNTRIES, rows["country"]),
+            "channel": _strings(CHANNELS, rows["channel"]),
+            "device": device,
+            "device_age_days": device_age,
+        }
+    )
 
 
 def _devices(
@@ -526,40 +590,49 @@ def _chargebacks(
     last = np.full(n_episodes, -np.inf)
     np.maximum.at(last, fraud_episode, seconds)
     delay = truth.label_delay
-    days = np.clip(rng.lognormal(np.log(delay.median_days), delay.sigma, n_episodes),
-                   delay.min_days, delay.max_days)
+    days = np.clip(
+        rng.lognormal(np.log(delay.median_days), delay.sigma, n_episodes),
+        delay.min_days,
+        delay.max_days,
+    )
     reported = rng.random(n_episodes) >= truth.unreported_fraction
     report_seconds = np.round(last + days * _SECONDS_PER_DAY)
     keep = reported[fraud_episode]
-    frame = pd.DataFrame({
-        "transaction_id": transactions["transaction_id"].to_numpy()[is_fraud][keep],
-        "card_id": transactions["card_id"].to_numpy()[is_fraud][keep],
-        "reported_at": truth.start
-        + pd.to_timedelta(report_seconds[fraud_episode][keep], unit="s"),
-        "is_fraud": np.ones(int(keep.sum()), dtype=np.int8),
-    })
+    frame = pd.DataFrame(
+        {
+            "transaction_id": transactions["transaction_id"].to_numpy()[is_fraud][keep],
+            "card_id": transactions["card_id"].to_numpy()[is_fraud][keep],
+            "reported_at": truth.start
+            + pd.to_timedelta(report_seconds[fraud_episode][keep], unit="s"),
+            "is_fraud": np.ones(int(keep.sum()), dtype=np.int8),
+        }
+    )
     return frame.sort_values(["reported_at", "transaction_id"], ignore_index=True)
 
 
 def _cards_frame(cards: dict[str, Any]) -> pd.DataFrame:
     tier = cards["tier"]
-    return pd.DataFrame({
-        "card_id": cards["id"],
-        "home_country": _strings(COUNTRIES, cards["home"]),
-        "issued_at": cards["issued_at"],
-        "card_tier": _strings(TIERS, tier),
-        "credit_limit": np.array([2000.0, 8000.0, 25000.0])[tier],
-    })
+    return pd.DataFrame(
+        {
+            "card_id": cards["id"],
+            "home_country": _strings(COUNTRIES, cards["home"]),
+            "issued_at": cards["issued_at"],
+            "card_tier": _strings(TIERS, tier),
+            "credit_limit": np.array([2000.0, 8000.0, 25000.0])[tier],
+        }
+    )
 
 
 def _merchants_frame(merchants: dict[str, Any]) -> pd.DataFrame:
     category = merchants["category"]
-    return pd.DataFrame({
-        "merchant_id": merchants["id"],
-        "merchant_category": _strings(CATEGORIES, category),
-        "risk_score": merchants["risk"],
-        "online_only": _CATEGORY_ONLINE[category] >= 1.0,
-    })
+    return pd.DataFrame(
+        {
+            "merchant_id": merchants["id"],
+            "merchant_category": _strings(CATEGORIES, category),
+            "risk_score": merchants["risk"],
+            "online_only": _CATEGORY_ONLINE[category] >= 1.0,
+        }
+    )
 
 
 def _strings(

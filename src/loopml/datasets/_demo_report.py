@@ -46,8 +46,10 @@ def print_summary(console: Console, result: DemoResult) -> None:
             "chargeback delay",
             f"median {delay['median']:.1f} d · p90 {delay['p90']:.1f} d · max {delay['max']:.1f} d",
         )
-    for label, report in (("fresh day", result.validation),
-                          ("corrupted copy", result.corrupted_validation)):
+    for label, report in (
+        ("fresh day", result.validation),
+        ("corrupted copy", result.corrupted_validation),
+    ):
         if report is not None:
             from loopml.datasets._demo import describe_report
 

@@ -184,11 +184,13 @@ def load_youtube_spam(split: str = "train") -> WeakLabels:
             f"got an array of shape {votes.shape}",
             hint="restore the file from the shared datasets",
         )
-    frame = pd.DataFrame({
-        "id": np.array([int(key) for key in ids], dtype=np.int64),
-        "text": pd.array([records[key]["data"]["text"] for key in ids], dtype="str"),
-        "label": np.array([records[key]["label"] for key in ids], dtype=np.int64),
-    })
+    frame = pd.DataFrame(
+        {
+            "id": np.array([int(key) for key in ids], dtype=np.int64),
+            "text": pd.array([records[key]["data"]["text"] for key in ids], dtype="str"),
+            "label": np.array([records[key]["label"] for key in ids], dtype=np.int64),
+        }
+    )
     return WeakLabels(frame=frame, weak_labels=votes)
 
 
@@ -210,8 +212,9 @@ def load_open_bandit(policy: str = "random") -> OpenBandit:
         )
     logs_path = _file("open_bandit", policy, "all.csv")
     logs = _drop_row_numbers(pd.read_csv(logs_path))
-    _expect_columns(logs, logs_path, ["timestamp", "item_id", "position", "click",
-                                      "propensity_score"])
+    _expect_columns(
+        logs, logs_path, ["timestamp", "item_id", "position", "click", "propensity_score"]
+    )
     logs.columns = [name.replace("-", "_") for name in logs.columns]
     logs["timestamp"] = pd.to_datetime(logs["timestamp"], utc=True).dt.as_unit("us")
     items_path = _file("open_bandit", policy, "item_context.csv")
