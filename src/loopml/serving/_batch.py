@@ -130,38 +130,69 @@ def predict_parquet(
 
 
 def _local(loaded: Any, dataset: ds.Dataset, target: Path, kept: list[str], batch_size: int) -> int:
+    """Read (pyarrow's read-ahead), score (this thread) and write (a writer thread) overlap;
+    at most two scored batches wait for the writer, so memory stays bounded."""
     columns = list(dict.fromkeys([*kept, *loaded.model.encoder.columns]))
     total = dataset.count_rows()
     batches = dataset.to_batches(columns=columns, batch_size=batch_size)
     rows = 0
-    writer: pq.ParquetWriter | None = None
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, _Writer(tmp) as writer:
+        steps = progress(batches, total=math.ceil(total / batch_size), description="predict")
+        for batch in steps:
+            if batch.num_rows == 0:
+                continue
+            frame = batch.to_pandas(split_blocks=True)
+            scored = score_frame(loaded.model, frame, version=loaded.version, keep=kept)
+            writer.put(pa.Table.from_pandas(scored, preserve_index=False))
+            rows += batch.num_rows
+        if rows == 0:  # an empty input still gets a (typed) empty output
+            empty = dataset.head(0, columns=columns).to_pandas()
+            scored = score_frame(loaded.model, empty, version=loaded.version, keep=kept)
+            writer.put(pa.Table.from_pandas(scored, preserve_index=False))
+    return rows
+
+
+class _Writer:
+    """Writes tables to one Parquet file from a background thread (bounded queue)."""
+
+    def __init__(self, path: Path) -> None:
+        import queue
+        import threading
+
+        self.path = path
+        self.tables: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="loopml-batch-writer")
+
+    def __enter__(self) -> _Writer:
+        self.thread.start()
+        return self
+
+    def put(self, table: pa.Table) -> None:
+        if self.error is not None:
+            raise self.error
+        self.tables.put(table)
+
+    def _run(self) -> None:
+        writer: pq.ParquetWriter | None = None
         try:
-            steps = progress(batches, total=math.ceil(total / batch_size), description="predict")
-            for batch in steps:
-                if batch.num_rows == 0:
-                    continue
-                frame = batch.to_pandas()
-                table = pa.Table.from_pandas(
-                    score_frame(loaded.model, frame, version=loaded.version, keep=kept),
-                    preserve_index=False,
-                )
+            while (table := self.tables.get()) is not None:
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = pq.ParquetWriter(self.path, table.schema)
                 writer.write_table(table)
-                rows += batch.num_rows
-            if writer is None:  # an empty input still gets a (typed) empty output
-                empty = score_frame(
-                    loaded.model,
-                    dataset.head(0, columns=columns).to_pandas(),
-                    version=loaded.version,
-                    keep=kept,
-                )
-                pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), tmp)
+        except BaseException as error:  # reported to the reading thread
+            self.error = error
+            while self.tables.get() is not None:  # drain so put() never blocks forever
+                pass
         finally:
             if writer is not None:
                 writer.close()
-    return rows
+
+    def __exit__(self, *exc: object) -> None:
+        self.tables.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
 
 
 def _dask(loaded: Any, source: Path, target: Path, kept: list[str], compute: Any) -> int:
