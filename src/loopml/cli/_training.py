@@ -69,10 +69,13 @@ def train_command(
         raise typer.Exit(0 if report.matches else 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LoopmlWarning)  # the summary says it
-        result = train_workspace(workspace, register_as=register_as, seed=seed)
+        result = train_workspace(workspace, seed=seed)
     typer.echo(result.summary())
-    if result.registered is not None:
-        typer.echo(f"registered {result.registered.name} version {result.registered.version}")
+    if register_as is not None and result.best is not None:
+        from loopml.registry import register_model
+
+        version = register_model(result, register_as, tracking_uri=result.tracking_uri)
+        typer.echo(f"registered {version.name} version {version.version}")
     if result.best is None:
         typer.echo("no candidate beat the best baseline; nothing to register", err=True)
         raise typer.Exit(1)

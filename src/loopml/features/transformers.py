@@ -115,7 +115,9 @@ class MissingIndicatorImputer(_Base):
     def fit(self, X: Any, y: Any = None) -> MissingIndicatorImputer:
         """Learn one fill value per column and which columns need an indicator."""
         strategy = _choice(
-            "MissingIndicatorImputer", "strategy", self.strategy,
+            "MissingIndicatorImputer",
+            "strategy",
+            self.strategy,
             ("mean", "median", "most_frequent", "constant"),
         )
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64)
@@ -501,8 +503,12 @@ class TimeEncoder(_Base):
         if isinstance(X, pd.DataFrame):
             converted = {
                 c: (
-                    X[c].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
-                    .astype("int64") / 1e9
+                    X[c]
+                    .dt.tz_convert("UTC")
+                    .dt.tz_localize(None)
+                    .astype("datetime64[ns]")
+                    .astype("int64")
+                    / 1e9
                     if isinstance(X[c].dtype, pd.DatetimeTZDtype)
                     else X[c].astype("datetime64[ns]").astype("int64") / 1e9
                     if pd.api.types.is_datetime64_dtype(X[c].dtype)
