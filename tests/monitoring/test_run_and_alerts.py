@@ -115,6 +115,13 @@ def test_monitor_run_alerts_once_then_resolves(tmp_path: Path, receiver: tuple[s
     assert "<svg" in html and "f_x" in html and "resolved" in html
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert saved["windows"][3]["drift"]["drifted_columns"] == ["f_x"]
+    import re
+    import xml.etree.ElementTree as ElementTree
+
+    charts = re.findall(r"<svg.*?</svg>", html, re.S)
+    assert len(charts) > 10
+    for chart in charts:
+        ElementTree.fromstring(chart)  # every inline chart is well-formed SVG
 
 
 def test_cli_run_report_alerts(tmp_path: Path, receiver: tuple[str, type[_Receiver]],
