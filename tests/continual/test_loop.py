@@ -98,3 +98,32 @@ def test_cli_loop_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["status", "--dir", str(workspace.root)]) == 0
     out = capsys.readouterr().out
     assert "finished" in out and "champion" in out
+
+
+def test_evaluate_promote_and_rollback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace = _workspace(tmp_path)
+    run_pass(workspace, now=datetime(2024, 2, 1, tzinfo=UTC))
+    run_pass(
+        workspace, now=datetime(2024, 2, 2, tzinfo=UTC), manual=True
+    )  # v2, promoted (no rollout)
+    root = str(workspace.root)
+    assert loop_status(workspace)["aliases"]["champion"] == 2
+    assert main(["evaluate", "--dir", root, "--version", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "roc_auc" in out and "pass" in out
+    assert (workspace.reports_dir / "loop-test-v2" / "model_card.md").is_file()
+    assert main(["rollback", "--dir", root, "--reason", "test"]) == 0
+    assert loop_status(workspace)["aliases"]["champion"] == 1
+    assert main(["promote", "2", "--dir", root]) == 0
+    assert loop_status(workspace)["aliases"]["champion"] == 2
+    # a gate that cannot pass: promotion refused (exit 1), --force needs a reason (exit 2)
+    strict = workspace.config.model_copy(deep=True)
+    strict.evaluate.gates[0].by = 0.99
+    workspace.save_config(strict)
+    assert main(["promote", "1", "--dir", root]) == 1
+    assert "failed 1 gate" in capsys.readouterr().err
+    assert main(["promote", "1", "--dir", root, "--force"]) == 2
+    assert main(["promote", "1", "--dir", root, "--force", "--reason", "incident 42"]) == 0
+    assert loop_status(workspace)["aliases"]["champion"] == 1
+    events = workspace.state_store().events("promotion")
+    assert events[-1].payload["forced"] and events[-1].payload["reason"] == "incident 42"

@@ -1,4 +1,4 @@
-"""``loopml loop``, ``loopml status`` and ``loopml simulate``."""
+"""``loopml loop | status | simulate | evaluate | promote | rollback``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ def register(app: typer.Typer) -> None:
     app.command("loop")(loop)
     app.command("status")(status)
     app.command("simulate")(simulate)
+    app.command("evaluate")(evaluate)
+    app.command("promote")(promote)
+    app.command("rollback")(rollback)
 
 
 def loop(
@@ -148,3 +151,63 @@ def simulate(
         typer.echo(f"report: {report}")
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result.to_dict(), default=str, indent=1))
+
+
+def evaluate(
+    directory: Annotated[Path, typer.Option("--dir", help="The workspace.")] = Path("."),
+    version: Annotated[int | None, typer.Option(help="Model version (default: newest).")] = None,
+) -> None:
+    """Evaluate a registered version: gates, slices, behaviour tests, model card and report."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from loopml.continual import evaluate_version
+    from loopml.core import Workspace
+
+    result = evaluate_version(Workspace.open(directory), version)
+    evaluated = result.evaluation
+    table = Table("metric", "value", "95% interval", *[f"vs {k}" for k in evaluated.differences])
+    for metric, interval in evaluated.metrics.items():
+        diffs = [
+            f"{d[metric].value:+.4f} [{d[metric].low:+.4f}, {d[metric].high:+.4f}]"
+            for d in evaluated.differences.values()
+        ]
+        table.add_row(
+            metric, f"{interval.value:.4f}", f"[{interval.low:.4f}, {interval.high:.4f}]", *diffs
+        )
+    console = Console()
+    console.print(f"{result.name} v{result.version} (champion: {result.champion})")
+    console.print(table)
+    for gate in evaluated.gates:
+        console.print(("[green]pass[/] " if gate.passed else "[red]FAIL[/] ") + gate.reason)
+    console.print(f"report and model card: {result.report_dir}")
+    if not evaluated.passed:
+        raise typer.Exit(1)
+
+
+def promote(
+    version: Annotated[int, typer.Argument(help="The version to make champion.")],
+    directory: Annotated[Path, typer.Option("--dir", help="The workspace.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Promote even if a gate fails.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required with --force).")] = None,
+) -> None:
+    """Move the champion alias to VERSION when every gate passes (or --force --reason)."""
+    from loopml.continual import promote as promote_version
+    from loopml.core import Workspace
+
+    record = promote_version(Workspace.open(directory), version, force=force, reason=reason)
+    typer.echo(
+        f"{record['model']}: champion v{record['from']} -> v{record['to']} ({record['reason']})"
+    )
+
+
+def rollback(
+    directory: Annotated[Path, typer.Option("--dir", help="The workspace.")] = Path("."),
+    reason: Annotated[str, typer.Option(help="Why.")] = "rollback by hand",
+) -> None:
+    """Point the champion alias back at the version it held before the last promotion."""
+    from loopml.continual import rollback as rollback_version
+    from loopml.core import Workspace
+
+    record = rollback_version(Workspace.open(directory), reason=reason)
+    typer.echo(f"{record['model']}: champion v{record['from']} -> v{record['to']} ({reason})")

@@ -9,6 +9,13 @@ from loopml.continual._demo import LOOP_MIN_DAYS, LOOP_STEPS, card_features
 from loopml.continual._learners import Fitted, LightGBMLearner, LogisticLearner, make_learner
 from loopml.continual._loop import PassResult, loop_status, run_pass
 from loopml.continual._policy import RetrainDecision, decide_retrain, stage_of, window_weights
+from loopml.continual._promote import (
+    VersionEvaluation,
+    champion_version,
+    evaluate_version,
+    promote,
+    rollback,
+)
 from loopml.continual._simulate import (
     SimulationResult,
     build_stream_features,
@@ -28,12 +35,17 @@ __all__ = [
     "RetrainDecision",
     "RolloutConfig",
     "SimulationResult",
+    "VersionEvaluation",
     "build_stream_features",
     "card_features",
+    "champion_version",
     "check_stream",
     "decide_retrain",
+    "evaluate_version",
     "loop_status",
     "make_learner",
+    "promote",
+    "rollback",
     "run_pass",
     "simulate",
     "stage_of",

@@ -242,45 +242,9 @@ def _evaluate(context: _Context) -> dict[str, Any]:
     version = context.result.steps["train"].get("registered")
     if version is None:
         return {"skipped": "nothing new to evaluate"}
-    from loopml import evaluation, registry
-    from loopml.training._workspace import workspace_frame
-    from loopml.trainingdata import split_from_config
+    from loopml.continual._promote import evaluate_version
 
-    workspace = context.workspace
-    config = workspace.config
-    assert config.labels is not None and config.task is not None
-    frame, _, timestamp = workspace_frame(workspace)
-    frame = frame[frame[config.labels.target].notna()].reset_index(drop=True)
-    split = split_from_config(frame, config.split, timestamp=timestamp, target=config.labels.target)
-    test = frame.iloc[split.test]
-    name = config.project
-    model = registry.load_model(name, version=version, tracking_uri=workspace.tracking_uri)
-    champion = _champion(context)
-    champion_model = (
-        registry.load_model(name, version=champion, tracking_uri=workspace.tracking_uri)
-        if champion is not None
-        else None
-    )
-    columns = [*model.features, config.labels.target]
-    evaluated = evaluation.evaluate(
-        model,
-        test[columns],
-        target=config.labels.target,
-        task=config.task,
-        baselines={"baseline": model.predict_baseline},
-        champion=champion_model,
-        config=config.evaluate,
-        seed=config.train.seed,
-    )
-    folder = workspace.reports_dir / f"{name}-v{version}"
-    evaluation.write_report(evaluated, folder, name=name, version=str(version))
-    return {
-        "version": version,
-        "champion": champion,
-        "passed": evaluated.passed,
-        "gates": [g.to_dict() for g in evaluated.gates],
-        "report": str(folder / "report.html"),
-    }
+    return evaluate_version(context.workspace, version).to_dict()
 
 
 def _rollout(context: _Context) -> dict[str, Any]:
@@ -302,7 +266,18 @@ def _rollout(context: _Context) -> dict[str, Any]:
     champion = evaluated["champion"]
     rollout = workspace.config.continual.rollout
     if champion is None or (rollout.canary is None and rollout.shadow is None):
-        registry.set_alias(name, "champion", version, tracking_uri=workspace.tracking_uri)
+        from loopml.continual._promote import move_champion
+
+        move_champion(
+            workspace,
+            name,
+            version,
+            previous=champion,
+            forced=False,
+            reason="first model, every gate passed"
+            if champion is None
+            else "every gate passed; no rollout configured",
+        )
         return {
             "promoted": True,
             "champion": version,
