@@ -31,7 +31,6 @@ _STAGES = (
     "serving",
     "training",
     "trainingdata",
-    "ui",
 )
 
 __all__ = ["__version__", *_STAGES]
