@@ -241,3 +241,27 @@ def test_training_serving_skew_finds_a_unit_change() -> None:
     assert result.skewed == ["amount"]
     assert result.features.set_index("feature").loc["amount", "mismatch_rate"] == pytest.approx(100 / 900)
     assert (result.matched, result.only_served, result.only_offline) == (900, 100, 0)
+
+
+def test_run_estimates_label_shift_from_validation_outputs(tmp_path: Path) -> None:
+    workspace = Workspace.create(tmp_path / "ws", Config(project="p", task="binary_classification",
+                                                         monitor={"drift": {"multivariate": False}}))
+    rng = np.random.default_rng(12)
+
+    def sample(n: int, prior: float) -> tuple[np.ndarray, np.ndarray]:
+        y = (rng.random(n) < prior).astype(int)
+        x = rng.normal(np.where(y == 1, 1.0, -1.0), 1.0)  # P(x | y) fixed: pure label shift
+        return 1 / (1 + np.exp(-2 * x)), y
+
+    priors = [0.5, 0.5, 0.2, 0.8]
+    for day, prior in enumerate(priors):
+        score, _ = sample(4000, prior)
+        times = T0 + timedelta(days=day) + pd.to_timedelta(rng.uniform(0, 86_000, 4000), unit="s")
+        EventLog(workspace.predictions_log_dir).append(pd.DataFrame(
+            {"request_id": [f"{day}-{i}" for i in range(4000)], "time": times, "prediction": score}))
+    validation = sample(20_000, 0.5)
+    run = run_monitor(workspace, calibration=validation, save=False)
+    estimated = [w.metrics["label_shift.positive_prior"] for w in run.windows]
+    assert np.allclose(estimated, priors, atol=0.04), estimated
+    p_values = [w.metrics["label_shift.p_value"] for w in run.windows]
+    assert p_values[2] < 1e-6 and p_values[3] < 1e-6 and p_values[1] > 0.001, p_values

@@ -48,6 +48,8 @@ METRIC_PATTERNS: dict[str, str] = {
     "prediction.mean": "mean prediction",
     "multivariate.domain_auc": "out-of-fold AUC of the domain classifier",
     "multivariate.pca_ratio": "PCA reconstruction error relative to the reference",
+    "label_shift.positive_prior": "BBSE estimate of the positive-class share (needs calibration)",
+    "label_shift.p_value": "p-value that the predicted-class distribution moved",
     "data.null_rate_max": "largest null rate of a feature column",
     "data.out_of_range_max": "largest share of values outside the reference range / new categories",
     "quality.<metric>": "accuracy, precision, recall, f1, roc_auc, log_loss, brier, mae, rmse",

@@ -255,6 +255,8 @@ def run_monitor(
     _drift_windows(parts, results, features, summaries, ref_label, monitor, seed, fixed_rows)
     _quality(workspace, config, predictions, windows, results, now, calibration)
     _operations(predictions, windows, results)
+    if calibration is not None and config.task in (None, "binary_classification"):
+        _label_shift(parts, results, calibration, monitor.drift.alpha)
     if monitor.item_column:
         _feedback(predictions, windows, results, monitor.item_column)
     manager = AlertManager(
@@ -445,6 +447,28 @@ def _fit_cbpe(
     if len(joined) < 50 or labels.nunique() < 2:
         return None
     return CBPE().fit(joined["prediction"].to_numpy(np.float64), labels.to_numpy())
+
+
+def _label_shift(
+    parts: list[tuple[Window, pd.DataFrame]],
+    results: list[WindowResult],
+    calibration: tuple[Any, Any],
+    alpha: float,
+) -> None:
+    """BBSE per window: the positive-class prior, from validation (scores, labels)."""
+    from loopml.monitoring._label_shift import estimate_label_shift
+
+    scores, labels = (np.asarray(v) for v in calibration)
+    validation = (scores >= 0.5).astype(int)
+    for (_, part), result in zip(parts, results, strict=True):
+        if len(part) < 50:
+            continue
+        predicted = (pd.to_numeric(part["prediction"]).to_numpy() >= 0.5).astype(int)
+        shift = estimate_label_shift(
+            labels.astype(int), validation, predicted, classes=[0, 1], alpha=alpha
+        )
+        result.metrics["label_shift.positive_prior"] = float(shift.target_priors[1])
+        result.metrics["label_shift.p_value"] = shift.p_value
 
 
 def _operations(
