@@ -391,6 +391,10 @@ def _quality(
     first = windows[0].start if windows else None
     assert first is None or isinstance(first, datetime)
     feedback = _read(workspace.feedback_log_dir, first, None)  # labels come after predictions
+    if config.task in ("multiclass_classification", "ranking"):
+        for result in results:
+            result.notes.append(f"quality metrics for {config.task} are not computed yet")
+        return
     if feedback.empty or "label" not in feedback.columns:
         for result in results:
             result.notes.append("no labels in the feedback log yet: quality not measured")
