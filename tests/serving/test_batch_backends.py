@@ -123,6 +123,8 @@ def test_cli_predict_and_unknown_alias(
 
 
 def test_onnx_backend_passes_its_gate_and_is_found(registered: Registered, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="the onnx backend is optional")
+    pytest.importorskip("onnxmltools", reason="the onnx backend is optional")
     loaded = loaded_model(registered)
     held_out = scoring_frame(2_000, seed=11)
     report = compile_model(loaded, held_out, backend="onnx", out_dir=tmp_path)
@@ -140,6 +142,7 @@ def test_onnx_backend_passes_its_gate_and_is_found(registered: Registered, tmp_p
 
 
 def test_a_tampered_artifact_is_not_loaded(registered: Registered, tmp_path: Path) -> None:
+    pytest.importorskip("onnxmltools", reason="the onnx backend is optional")
     loaded = loaded_model(registered)
     compile_model(loaded, scoring_frame(300), backend="onnx", out_dir=tmp_path)
     artifact = tmp_path / "fraud" / "1" / "onnx" / "model.onnx"
@@ -149,6 +152,7 @@ def test_a_tampered_artifact_is_not_loaded(registered: Registered, tmp_path: Pat
 
 @pytest.mark.slow
 def test_tl2cgen_backend_is_exact(registered: Registered, tmp_path: Path) -> None:
+    pytest.importorskip("tl2cgen", reason="install loopml[compile]")
     loaded = loaded_model(registered)
     held_out = scoring_frame(3_000, seed=12)
     report = compile_model(loaded, held_out, backend="tl2cgen", out_dir=tmp_path)

@@ -28,7 +28,7 @@ from tests.serving.conftest import (
 
 from loopml.core import Workspace
 from loopml.data import EventLog
-from loopml.serving import Deployment, PredictionLogWriter, constant_model
+from loopml.serving import Deployment, PredictionLogWriter, RequestError, constant_model
 
 ROW = {"x0": 0.5, "x1": 0.1, "x2": -0.3, "x3": 1.2, "x4": 0.0, "country": "FR"}
 
@@ -316,3 +316,53 @@ def test_no_fallback_and_a_broken_model_is_503_not_500(booster: Any, tmp_path: P
     finally:
         stop()
         service.close()
+
+
+def test_entity_requests_read_the_real_online_store(booster: Any, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from loopml.core import parse_config, utcnow
+    from loopml.features import open_online_store
+    from loopml.serving import online_feature_lookup
+
+    config = parse_config("""
+project: online
+sources: {cards: {path: cards.parquet, timestamp: event_time}}
+entities: {card: {key: card_id}}
+features:
+  card_stats: {entity: card, source: cards, columns: [x0, x1, x2, x3], ttl: 1d}
+serve: {features: [card_stats]}
+""")
+    workspace = Workspace.create(tmp_path / "ws", config)
+    now = utcnow()
+    rows = pd.DataFrame({
+        "card_id": [1, 2], "event_time": [now - timedelta(hours=1), now - timedelta(days=10)],
+        "x0": [0.9, 0.2], "x1": [0.1, 0.3], "x2": [-0.3, 0.0], "x3": [1.0, 2.0],
+    })
+    with open_online_store(workspace) as store:
+        store.write("card_stats", rows, keys="card_id", event_timestamp="event_time")
+    service, log, _ = make_service(booster, tmp_path, feature_lookup=online_feature_lookup(
+        workspace))
+    request_time = {"x4": 0.0, "country": "DE"}
+    fresh = service.predict({"entities": {"card_id": 1}, "features": request_time})
+    stale = service.predict({"entities": {"card_id": 2}, "features": request_time})
+    absent = service.predict({"entities": {"card_id": 3}, "features": request_time})
+    model = served(booster)
+    as_served = {"x0": 0.9, "x1": 0.1, "x2": -0.3, "x3": 1.0, **request_time}
+    nulls = {"x0": None, "x1": None, "x2": None, "x3": None, **request_time}
+    assert fresh["predictions"] == [pytest.approx(model.predict_records([as_served])[0])]
+    assert set(fresh["feature_status"].values()) == {"present"}
+    assert set(stale["feature_status"].values()) == {"outside_ttl"}
+    assert set(absent["feature_status"].values()) == {"missing"}
+    # stale and absent features take the model's missing-value path, not the stale values
+    for answer in (stale, absent):
+        assert answer["predictions"] == [pytest.approx(model.predict_records([nulls])[0])]
+        assert answer["fallback"] is False
+    with pytest.raises(RequestError, match="entities"):
+        service.predict({"entities": {"user_id": 1}, "features": request_time})
+    service.close()
+    logged = log.read()
+    times = json.loads(logged["feature_times"].iloc[0])
+    assert times["x0"] is not None and logged["f_x0"].iloc[0] == 0.9
