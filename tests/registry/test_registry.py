@@ -35,7 +35,14 @@ LOGISTIC = TrainConfig.model_validate(
 
 def _train(frame, tracking, config=LIGHTGBM):  # type: ignore[no-untyped-def]
     return train(
-        frame, target="y", task="binary_classification", timestamp="ts", config=config, **tracking
+        frame,
+        target="y",
+        task="binary_classification",
+        timestamp="ts",
+        config=config,
+        tracking_uri=tracking["tracking_uri"],
+        artifact_root=tracking["artifact_root"],
+        experiment=tracking.get("experiment", "loopml"),
     )
 
 
@@ -48,7 +55,7 @@ def test_register_load_round_trip_with_everything_serving_needs(tracking, make_b
 
     frame = make_binary(n=2_000)
     result = _train(frame, tracking)
-    version = register_model(result, "fraud", alias="champion")
+    version = register_model(result, tracking["name"], alias="champion")
     assert version.version == 1 and version.aliases == ("champion",)
     assert set(version.hashes) >= {
         "model.txt",
@@ -58,7 +65,7 @@ def test_register_load_round_trip_with_everything_serving_needs(tracking, make_b
         "evaluation.json",
         "manifest.json",
     }
-    loaded = load_model("fraud", tracking_uri=tracking["tracking_uri"])
+    loaded = load_model(tracking["name"], tracking_uri=tracking["tracking_uri"])
     assert loaded.version == 1
     assert isinstance(loaded.booster, lightgbm.Booster)
     np.testing.assert_array_equal(loaded.predict_scores(frame), result.best.predict_scores(frame))
@@ -85,34 +92,36 @@ def test_register_load_round_trip_with_everything_serving_needs(tracking, make_b
 
 def test_versions_aliases_and_listing(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary(n=1_200)
-    first = register_model(_train(frame, tracking), "fraud", alias="champion")
-    second = register_model(_train(frame, tracking, LOGISTIC), "fraud", alias="challenger")
+    first = register_model(_train(frame, tracking), tracking["name"], alias="champion")
+    second = register_model(_train(frame, tracking, LOGISTIC), tracking["name"], alias="challenger")
     uri = tracking["tracking_uri"]
     assert (first.version, second.version) == (1, 2)
-    assert load_model("fraud", tracking_uri=uri).version == 1  # champion by default
-    assert load_model("models:/fraud@challenger", tracking_uri=uri).version == 2
-    assert load_model("models:/fraud/2", tracking_uri=uri).booster is None  # sklearn pipeline
-    set_alias("fraud", "champion", 2, tracking_uri=uri)
-    assert get_model_version("fraud", tracking_uri=uri).version == 2
-    [entry] = list_models(tracking_uri=uri)
+    assert load_model(tracking["name"], tracking_uri=uri).version == 1  # champion by default
+    assert load_model(f"models:/{tracking['name']}@challenger", tracking_uri=uri).version == 2
+    assert (
+        load_model(f"models:/{tracking['name']}/2", tracking_uri=uri).booster is None
+    )  # sklearn pipeline
+    set_alias(tracking["name"], "champion", 2, tracking_uri=uri)
+    assert get_model_version(tracking["name"], tracking_uri=uri).version == 2
+    [entry] = [m for m in list_models(tracking_uri=uri) if m["name"] == tracking["name"]]
     assert entry == {
-        "name": "fraud",
+        "name": tracking["name"],
         "versions": [1, 2],
         "aliases": {"champion": 2, "challenger": 2},
     }
     with pytest.raises(NotFoundError, match="has no version 9"):
-        load_model("fraud", version=9, tracking_uri=uri)
+        load_model(tracking["name"], version=9, tracking_uri=uri)
     with pytest.raises(NotFoundError, match="no model named 'nope'"):
         load_model("nope", tracking_uri=uri)
 
 
 def test_tampered_artifact_is_refused(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
-    version = register_model(_train(make_binary(n=1_000), tracking), "fraud")
+    version = register_model(_train(make_binary(n=1_000), tracking), tracking["name"])
     model_file = _folder(version) / "model.txt"
     text = model_file.read_text()
     model_file.write_text(text.replace("shrinkage=0.1", "shrinkage=0.2", 1))
     with pytest.raises(ArtifactIntegrityError, match="model.txt .* has SHA-256"):
-        load_model("fraud", tracking_uri=tracking["tracking_uri"])
+        load_model(tracking["name"], tracking_uri=tracking["tracking_uri"])
     model_file.write_text(text)
     # rewriting the manifest too does not help: the hashes live in the registry database
     schema = _folder(version) / "input_schema.json"
@@ -123,10 +132,10 @@ def test_tampered_artifact_is_refused(tracking, make_binary) -> None:  # type: i
     manifest["sha256"]["input_schema.json"] = sha256_file(schema)
     (_folder(version) / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactIntegrityError, match="manifest.json|input_schema.json"):
-        load_model("fraud", tracking_uri=tracking["tracking_uri"])
+        load_model(tracking["name"], tracking_uri=tracking["tracking_uri"])
     (_folder(version) / "baseline.json").unlink()
     with pytest.raises(ArtifactIntegrityError):
-        load_model("fraud", tracking_uri=tracking["tracking_uri"])
+        load_model(tracking["name"], tracking_uri=tracking["tracking_uri"])
 
 
 def _register_custom(tracking, frame, estimator, *, pickle: bool) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +157,7 @@ def _register_custom(tracking, frame, estimator, *, pickle: bool) -> None:  # ty
         save_model_dir(model, baseline, Path(tmp), profile={}, evaluation={}, pickle=pickle)
         tracker.log_artifacts(run_id, Path(tmp), "model")
     tracker.finish(run_id)
-    register_model(run_id, "custom", tracking_uri=tracking["tracking_uri"])
+    register_model(run_id, tracking["name"], tracking_uri=tracking["tracking_uri"])
 
 
 def test_pickle_is_refused_unless_opted_in_by_name(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
@@ -158,8 +167,8 @@ def test_pickle_is_refused_unless_opted_in_by_name(tracking, make_binary) -> Non
     _register_custom(tracking, frame, LogisticRegression(), pickle=True)
     uri = tracking["tracking_uri"]
     with pytest.raises(UnsafeArtifactError, match="is a pickle.*refused"):
-        load_model("custom", tracking_uri=uri)
-    loaded = load_model("custom", tracking_uri=uri, allow_pickle=["custom"])
+        load_model(tracking["name"], tracking_uri=uri)
+    loaded = load_model(tracking["name"], tracking_uri=uri, allow_pickle=[tracking["name"]])
     assert loaded.predict_scores(frame).shape == (300,)
 
 
@@ -172,7 +181,7 @@ def test_skops_refuses_types_outside_the_trusted_list(tracking, make_binary) -> 
     pipeline = make_pipeline(FunctionTransformer(np.tanh), LogisticRegression())
     _register_custom(tracking, frame, pipeline, pickle=False)
     with pytest.raises(UnsafeArtifactError, match="outside loopml's trusted list: .*numpy.tanh"):
-        load_model("custom", tracking_uri=tracking["tracking_uri"])
+        load_model(tracking["name"], tracking_uri=tracking["tracking_uri"])
 
 
 @pytest.mark.slow
@@ -210,8 +219,8 @@ def test_every_candidate_pipeline_loads_with_the_trusted_list(tracking, make_bin
 
 def test_schema_mismatch_is_refused_with_the_differences(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     frame = make_binary(n=1_000)
-    register_model(_train(frame, tracking), "fraud")
-    loaded = load_model("fraud", tracking_uri=tracking["tracking_uri"])
+    register_model(_train(frame, tracking), tracking["name"])
+    loaded = load_model(tracking["name"], tracking_uri=tracking["tracking_uri"])
     changed = frame.drop(columns=["x3"]).assign(x1=frame.x1.astype(str))
     with pytest.raises(SchemaError) as caught:
         loaded.predict(changed)
@@ -233,18 +242,18 @@ def test_below_baseline_run_is_not_registered(tracking, make_binary) -> None:  #
     with pytest.warns(LoopmlWarning):
         result = _train(frame, tracking, config)
     with pytest.raises(GateFailed, match="no candidate beat the best baseline \\(truth\\)"):
-        register_model(result, "fraud")
+        register_model(result, tracking["name"])
     client = open_client(tracking["tracking_uri"])
-    assert client.search_registered_models() == []
+    assert client.search_registered_models(f"name = '{tracking['name']}'") == []
 
 
 def test_registration_and_loading_are_fast(tracking, make_binary) -> None:  # type: ignore[no-untyped-def]
     result = _train(make_binary(n=2_000), tracking)
     started = time.perf_counter()
-    register_model(result, "fraud", alias="champion")
+    register_model(result, tracking["name"], alias="champion")
     registered = time.perf_counter() - started
     started = time.perf_counter()
-    load_model("fraud", tracking_uri=tracking["tracking_uri"])
+    load_model(tracking["name"], tracking_uri=tracking["tracking_uri"])
     loaded = time.perf_counter() - started
     # generous bounds for a shared CI box; the benchmark measures the real figures
     assert registered < 5 and loaded < 5, (registered, loaded)
@@ -262,11 +271,15 @@ def test_postgresql_tracking_and_registry(postgres_url, tmp_path, make_binary) -
         conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
     uri = postgres_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        tracking = {"tracking_uri": uri, "artifact_root": str(tmp_path / "artifacts")}
+        tracking = {
+            "tracking_uri": uri,
+            "artifact_root": str(tmp_path / "artifacts"),
+            "name": "fraud",
+        }
         frame = make_binary(n=800)
         result = _train(frame, tracking)
-        register_model(result, "fraud", alias="champion")
-        loaded = load_model("fraud", tracking_uri=uri)
+        register_model(result, tracking["name"], alias="champion")
+        loaded = load_model(tracking["name"], tracking_uri=uri)
         np.testing.assert_array_equal(
             loaded.predict_scores(frame), result.best.predict_scores(frame)
         )

@@ -1,9 +1,9 @@
-"""Fixtures: a tracking URI per test, copied from a session template (MLflow's schema
-migrations take seconds, a file copy milliseconds), and small generated datasets."""
+"""Fixtures: one MLflow database per session (its schema migrations take seconds), a fresh
+experiment per test, and small generated datasets. ``_template_db`` is also copied into
+workspaces so their first MLflow use skips the migrations."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,13 +21,27 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _shared_db(_template_db: Path) -> Path:
+    """The session's tracking database, a copy of the pristine template."""
+    import shutil
+
+    path = _template_db.parent / "shared.db"
+    shutil.copy(_template_db, path)
+    return path
+
+
 @pytest.fixture
-def tracking(tmp_path: Path, _template_db: Path) -> dict[str, str]:
-    """``tracking_uri`` and ``artifact_root`` in a fresh folder."""
-    shutil.copy(_template_db, tmp_path / "mlflow.db")
+def tracking(tmp_path: Path, _shared_db: Path) -> dict[str, str]:
+    """One tracking database for the whole session (MLflow opens a database in seconds),
+    a fresh experiment and artifact folder for each test."""
+    import secrets
+
+    token = secrets.token_hex(4)
     return {
-        "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "tracking_uri": f"sqlite:///{_shared_db}",
         "artifact_root": str(tmp_path / "artifacts"),
+        "experiment": f"test_{token}",
     }
 
 
