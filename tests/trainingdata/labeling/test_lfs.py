@@ -198,3 +198,14 @@ def test_decorated_functions_pickle_by_reference() -> None:
 
     assert pickle.loads(pickle.dumps(short_comment)) is short_comment
     assert pickle.loads(pickle.dumps(song)) is song
+    frame = pd.DataFrame({"text": ["see www.x.com", "hi"], "n": [5, 1], "d": ["a", "b"]})
+    built = [
+        keyword_lf("text", ["see"], 1),
+        regex_lf("text", r"www\.", 1),
+        threshold_lf("n", 1, above=3),
+        lookup_lf("d", {"a": 0}),
+    ]
+    for lf in built:  # the builders pickle too, and vote the same afterwards
+        copy = pickle.loads(pickle.dumps(lf))
+        assert copy.name == lf.name
+        assert np.array_equal(copy.apply_frame(frame), lf.apply_frame(frame))

@@ -219,15 +219,7 @@ def regex_lf(
             f"Got {pattern!r} instead ({error})."
         ) from error
     lf_name = name or f"regex_{column}"
-
-    def vote(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
-        values = _text(frame, column, lf_name).astype("string")
-        with warnings.catch_warnings():  # "has match groups": groups are fine for a test
-            warnings.simplefilter("ignore", UserWarning)
-            hits = values.str.contains(compiled, regex=True)
-        return np.where(hits.fillna(False).to_numpy(dtype=bool), label, ABSTAIN)
-
-    return LabelingFunction(lf_name, vote, vectorized=True)
+    return LabelingFunction(lf_name, _RegexVote(lf_name, column, compiled, label), vectorized=True)
 
 
 def threshold_lf(
@@ -247,16 +239,7 @@ def threshold_lf(
     if above is None and below is None:
         raise ConfigError("threshold_lf needs 'above', 'below' or both. Got neither.")
     lf_name = name or f"threshold_{column}"
-
-    def vote(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
-        values = pd.to_numeric(_text(frame, column, lf_name), errors="coerce").to_numpy(float)
-        hit = ~np.isnan(values)
-        if above is not None:
-            hit &= values > above
-        if below is not None:
-            hit &= values < below
-        return np.where(hit, label, ABSTAIN)
-
+    vote = _ThresholdVote(lf_name, column, label, above, below)
     return LabelingFunction(lf_name, vote, vectorized=True)
 
 
@@ -270,12 +253,7 @@ def lookup_lf(
     array([ 1, -1,  0])
     """
     lf_name = name or f"lookup_{column}"
-    table = dict(mapping)
-
-    def vote(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
-        mapped = _text(frame, column, lf_name).map(table)
-        return mapped.fillna(ABSTAIN).to_numpy(dtype=np.int64)
-
+    vote = _LookupVote(lf_name, column, dict(mapping))
     return LabelingFunction(lf_name, vote, vectorized=True)
 
 
@@ -303,13 +281,59 @@ def model_lf(
             f"Got {min_confidence!r} instead."
         )
     lf_name = name or f"model_{type(model).__name__}"
-    cols = list(columns)
-
-    def vote(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise DataError(f"Labeling function {lf_name!r} needs the columns {missing}.")
-        proba = np.asarray(model.predict_proba(frame[cols]))
-        return np.where(proba.max(axis=1) >= min_confidence, proba.argmax(axis=1), ABSTAIN)
-
+    vote = _ModelVote(lf_name, model, list(columns), min_confidence)
     return LabelingFunction(lf_name, vote, vectorized=True)
+
+
+# The builders' votes are small classes, not closures, so labeling functions pickle.
+class _RegexVote:
+    def __init__(self, name: str, column: str, pattern: re.Pattern[str], label: int) -> None:
+        self.name, self.column, self.pattern, self.label = name, column, pattern, label
+
+    def __call__(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        values = _text(frame, self.column, self.name).astype("string")
+        with warnings.catch_warnings():  # "has match groups": groups are fine for a test
+            warnings.simplefilter("ignore", UserWarning)
+            hits = values.str.contains(self.pattern, regex=True)
+        return np.where(hits.fillna(False).to_numpy(dtype=bool), self.label, ABSTAIN)
+
+
+class _ThresholdVote:
+    def __init__(
+        self, name: str, column: str, label: int, above: float | None, below: float | None
+    ) -> None:
+        self.name, self.column, self.label = name, column, label
+        self.above, self.below = above, below
+
+    def __call__(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        column = _text(frame, self.column, self.name)
+        values = pd.to_numeric(column, errors="coerce").to_numpy(float)
+        hit = ~np.isnan(values)
+        if self.above is not None:
+            hit &= values > self.above
+        if self.below is not None:
+            hit &= values < self.below
+        return np.where(hit, self.label, ABSTAIN)
+
+
+class _LookupVote:
+    def __init__(self, name: str, column: str, table: dict[Any, int]) -> None:
+        self.name, self.column, self.table = name, column, table
+
+    def __call__(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        mapped = _text(frame, self.column, self.name).map(self.table)
+        return np.asarray(mapped.fillna(ABSTAIN).to_numpy(dtype=np.int64))
+
+
+class _ModelVote:
+    def __init__(self, name: str, model: Any, columns: list[str], min_confidence: float) -> None:
+        self.name, self.model, self.columns = name, model, columns
+        self.min_confidence = min_confidence
+
+    def __call__(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"Labeling function {self.name!r} needs the columns {missing}.")
+        proba = np.asarray(self.model.predict_proba(frame[self.columns]))
+        confident = proba.max(axis=1) >= self.min_confidence
+        return np.where(confident, proba.argmax(axis=1), ABSTAIN)
