@@ -59,8 +59,14 @@ def train_booster(frame: pd.DataFrame) -> Any:
     import lightgbm
 
     X = frame[[f"f{i}" for i in range(N_FEATURES)]].to_numpy()
-    params = {"objective": "binary", "verbose": -1, "num_leaves": 31, "seed": 0,
-              "num_threads": 2, "deterministic": True}
+    params = {
+        "objective": "binary",
+        "verbose": -1,
+        "num_leaves": 31,
+        "seed": 0,
+        "num_threads": 2,
+        "deterministic": True,
+    }
     return lightgbm.train(params, lightgbm.Dataset(X, frame["y"]), num_boost_round=100)
 
 
@@ -72,9 +78,14 @@ def registered_workspace(root: Path, frame: pd.DataFrame) -> Any:
 
     workspace = Workspace.create(root, Config(project="bench"))
     result = train(
-        frame, target="y", task="binary_classification",
-        config=TrainConfig(candidates=["lightgbm"]), tracking_uri=workspace.tracking_uri,
-        artifact_root=str(workspace.artifacts_dir), keep_data=False, seed=0,
+        frame,
+        target="y",
+        task="binary_classification",
+        config=TrainConfig(candidates=["lightgbm"]),
+        tracking_uri=workspace.tracking_uri,
+        artifact_root=str(workspace.artifacts_dir),
+        keep_data=False,
+        seed=0,
     )
     register_model(result, "bench", tracking_uri=workspace.tracking_uri, alias="champion")
     return workspace
@@ -123,9 +134,24 @@ def start_loopml(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]
     code = "import sys; from loopml.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "LOOPML_ADMIN_TOKEN": "bench-token"}
     process = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "bench@champion", "--dir", str(root),
-         "--port", str(port), "--workers", str(workers), "--poll", "5"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-c",
+            code,
+            "serve",
+            "bench@champion",
+            "--dir",
+            str(root),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--poll",
+            "5",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     wait_ready(f"http://127.0.0.1:{port}/ready", process)
     return process
@@ -134,19 +160,38 @@ def start_loopml(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]
 def start_minimal(model_file: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, str(HERE), "--serve-minimal", str(model_file), str(port), str(workers)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     wait_ready(f"http://127.0.0.1:{port}/health", process)
     return process
 
 
 def start_mlflow(model_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true", "PATH":
-           f"{VENV / 'bin'}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "MLFLOW_ALLOW_FILE_STORE": "true",
+        "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}",
+    }
     process = subprocess.Popen(
-        [str(VENV / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir), "-h",
-         "127.0.0.1", "-p", str(port), "--env-manager", "local", "--workers", str(workers)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            str(VENV / "bin" / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--env-manager",
+            "local",
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     wait_ready(f"http://127.0.0.1:{port}/ping", process)
     return process
@@ -157,8 +202,9 @@ def ensure_mlflow_venv() -> None:
         return
     print(f"creating {VENV} (full mlflow 3.17 + lightgbm) ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "mlflow==3.17.*", "lightgbm"],
-                   check=True)
+    subprocess.run(
+        [str(VENV / "bin" / "pip"), "install", "-q", "mlflow==3.17.*", "lightgbm"], check=True
+    )
 
 
 def save_mlflow_model(model_file: Path, target: Path) -> None:
@@ -167,8 +213,11 @@ def save_mlflow_model(model_file: Path, target: Path) -> None:
         "booster = lightgbm.Booster(model_file=sys.argv[1])\n"
         "mlflow.lightgbm.save_model(booster, sys.argv[2], pip_requirements=['lightgbm'])\n"
     )
-    subprocess.run([str(VENV / "bin" / "python"), "-c", script, str(model_file), str(target)],
-                   check=True, env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
+    subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", script, str(model_file), str(target)],
+        check=True,
+        env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"},
+    )
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -182,10 +231,25 @@ def wrk(url: str, body: str, connections: int, seconds: float) -> dict[str, floa
         )
     threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s",
-         script.name, url], capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script.name)
+    answered = re.search(r"(\d+) requests in", out)
+    if answered is None or int(answered.group(1)) == 0:
+        print(f"    wrk got no responses from {url}:\n" + out[-600:])
+        return {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": float("nan")}
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     return {
@@ -201,8 +265,9 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
-def fixed_rate_load(url: str, body: dict[str, Any], rate: float, seconds: float,
-                    threads: int = 8) -> tuple[list[str], int, float]:
+def fixed_rate_load(
+    url: str, body: dict[str, Any], rate: float, seconds: float, threads: int = 8
+) -> tuple[list[str], int, float]:
     """Send ``rate`` requests/s on a schedule; returns (ids answered 200, errors, achieved rate)."""
     import httpx
 
@@ -248,8 +313,9 @@ def timeit_us(call: Any, repeats: int) -> float:
     return float(np.median(times) * 1e6)
 
 
-def in_process_overhead(booster: Any, loaded: Any, body: dict[str, Any], log_dir: Path,
-                        repeats: int) -> dict[str, float]:
+def in_process_overhead(
+    booster: Any, loaded: Any, body: dict[str, Any], log_dir: Path, repeats: int
+) -> dict[str, float]:
     """Median µs of the model's own predict and of ``PredictionService.predict``."""
     from loopml.data import EventLog
     from loopml.serving import (
@@ -261,25 +327,38 @@ def in_process_overhead(booster: Any, loaded: Any, body: dict[str, Any], log_dir
         validator_for,
     )
 
-    model = ServedModel.from_loaded(loaded) if loaded is not None else ServedModel.from_booster(
-        booster, [{"name": f"f{i}", "kind": "numeric"} for i in range(N_FEATURES)], version="1")
+    model = (
+        ServedModel.from_loaded(loaded)
+        if loaded is not None
+        else ServedModel.from_booster(
+            booster, [{"name": f"f{i}", "kind": "numeric"} for i in range(N_FEATURES)], version="1"
+        )
+    )
     X = np.asarray([body["dataframe_split"]["data"][0]], dtype=np.float64)
-    records = [dict(zip(body["dataframe_split"]["columns"], body["dataframe_split"]["data"][0],
-                        strict=True))]
+    records = [
+        dict(
+            zip(body["dataframe_split"]["columns"], body["dataframe_split"]["data"][0], strict=True)
+        )
+    ]
     out = {
         "booster.predict(X, num_threads=1)": timeit_us(
-            lambda: booster.predict(X, num_threads=1), repeats),
-        "single-row C path (model's own predict)": timeit_us(lambda: model.score_matrix(X),
-                                                             repeats),
-        "encode + predict (ServedModel)": timeit_us(lambda: model.predict_records(records),
-                                                    repeats),
+            lambda: booster.predict(X, num_threads=1), repeats
+        ),
+        "single-row C path (model's own predict)": timeit_us(
+            lambda: model.score_matrix(X), repeats
+        ),
+        "encode + predict (ServedModel)": timeit_us(
+            lambda: model.predict_records(records), repeats
+        ),
     }
     validator = validator_for(loaded) if loaded is not None else None
     for enforce in (False, True):
         writer = PredictionLogWriter(EventLog(log_dir / f"log-{enforce}"))
         service = PredictionService(  # a wide budget: time the normal path, not fallbacks
             Deployment.single(model, validator=validator, fallback=constant_model(0.5)),
-            log_writer=writer, enforce_budget=enforce, latency_budget_ms=1_000,
+            log_writer=writer,
+            enforce_budget=enforce,
+            latency_budget_ms=1_000,
         )
         label = "PredictionService.predict" + (" (budget thread)" if enforce else " (inline)")
         out[label] = timeit_us(lambda s=service: s.predict(body), repeats)
@@ -287,23 +366,29 @@ def in_process_overhead(booster: Any, loaded: Any, body: dict[str, Any], log_dir
     return out
 
 
-def batch_throughput(loaded: Any, booster: Any, frame: pd.DataFrame, folder: Path) -> dict[str, float]:
+def batch_throughput(
+    loaded: Any, booster: Any, frame: pd.DataFrame, folder: Path
+) -> dict[str, float]:
     from loopml.serving import predict_parquet
 
     source = folder / "batch.parquet"
     frame.drop(columns="y").assign(row_id=np.arange(len(frame))).to_parquet(
-        source, row_group_size=100_000)
+        source, row_group_size=100_000
+    )
     X = frame[[f"f{i}" for i in range(N_FEATURES)]].to_numpy()
     begin = time.perf_counter()
     booster.predict(X)
     memory = time.perf_counter() - begin
     result = predict_parquet(loaded, source, folder / "scored.parquet", batch_size=100_000)
-    return {"rows": float(len(frame)), "in_memory_rows_per_s": len(frame) / memory,
-            "parquet_rows_per_s": result.rows_per_second}
+    return {
+        "rows": float(len(frame)),
+        "in_memory_rows_per_s": len(frame) / memory,
+        "parquet_rows_per_s": result.rows_per_second,
+    }
 
 
 # -- minimal app (its own process per worker) --------------------------------------------------
-MINIMAL_APP = '''
+MINIMAL_APP = """
 import json, sys, numpy as np, lightgbm, uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -319,15 +404,19 @@ async def predict(request: Request) -> Response:
     body = json.loads(await request.body())
     X = np.asarray(body["dataframe_split"]["data"], dtype=np.float64)
     return JSONResponse({"predictions": booster.predict(X, num_threads=1).tolist()})
-'''
+"""
 
 
 def serve_minimal(model_file: str, port: int, workers: int) -> None:
     """Each worker binds its own SO_REUSEPORT socket (see loopml.serving.bind_socket)."""
     import multiprocessing
 
-    processes = [multiprocessing.get_context("spawn").Process(
-        target=_minimal_worker, args=(model_file, port)) for _ in range(workers)]
+    processes = [
+        multiprocessing.get_context("spawn").Process(
+            target=_minimal_worker, args=(model_file, port)
+        )
+        for _ in range(workers)
+    ]
     for process in processes:
         process.start()
 
@@ -349,13 +438,20 @@ def _minimal_worker(model_file: str, port: int) -> None:
     sys.argv = ["minimal", model_file]
     exec(MINIMAL_APP, namespace)  # noqa: S102 - our own constant source
     sock = bind_socket("127.0.0.1", port)
-    uvicorn.Server(uvicorn.Config(namespace["app"], log_level="warning", access_log=False,
-                                  lifespan="off")).run(sockets=[sock])
+    uvicorn.Server(
+        uvicorn.Config(namespace["app"], log_level="warning", access_log=False, lifespan="off")
+    ).run(sockets=[sock])
 
 
 # -- the run -------------------------------------------------------------------------------
-def http_matrix(name: str, start: Any, workers_list: list[int], body: str, seconds: float,
-                concurrencies: list[int]) -> list[dict[str, Any]]:
+def http_matrix(
+    name: str,
+    start: Any,
+    workers_list: list[int],
+    body: str,
+    seconds: float,
+    concurrencies: list[int],
+) -> list[dict[str, Any]]:
     rows = []
     for workers in workers_list:
         port = free_port()
@@ -367,11 +463,15 @@ def http_matrix(name: str, start: Any, workers_list: list[int], body: str, secon
             wrk(url, body, 8, 1)  # warm-up
             for connections in concurrencies:
                 result = wrk(url, body, connections, seconds)
-                rows.append({"server": name, "workers": workers, "concurrency": connections,
-                             **result})
-                print(f"  {name:8s} workers={workers} c={connections:2d}: "
-                      f"{result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  "
-                      f"p99 {result['p99']:7.2f} ms  errors {result['errors']:.0f}", flush=True)
+                rows.append(
+                    {"server": name, "workers": workers, "concurrency": connections, **result}
+                )
+                print(
+                    f"  {name:8s} workers={workers} c={connections:2d}: "
+                    f"{result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  "
+                    f"p99 {result['p99']:7.2f} ms  errors {result['errors']:.0f}",
+                    flush=True,
+                )
         finally:
             stop(process)
         print(f"  ({name} with {workers} worker(s) took {started:.1f} s to start)")
@@ -386,11 +486,17 @@ def print_ratios(rows: list[dict[str, Any]]) -> None:
     at8 = table[table["concurrency"] == 8].pivot(index="workers", columns="server", values="rps")
     print(at8.round(0).to_string())
     if {"loopml", "minimal"} <= set(at8.columns):
-        print("loopml / minimal:", (at8["loopml"] / at8["minimal"]).round(2).to_dict(),
-              "(target >= 0.8 on 1 worker)")
+        print(
+            "loopml / minimal:",
+            (at8["loopml"] / at8["minimal"]).round(2).to_dict(),
+            "(target >= 0.8 on 1 worker)",
+        )
     if {"loopml", "mlflow"} <= set(at8.columns):
-        print("loopml / mlflow:", (at8["loopml"] / at8["mlflow"]).round(1).to_dict(),
-              "(target >= 10 on 1 worker)")
+        print(
+            "loopml / mlflow:",
+            (at8["loopml"] / at8["mlflow"]).round(1).to_dict(),
+            "(target >= 10 on 1 worker)",
+        )
     p99 = table[table["concurrency"] == 8].pivot(index="workers", columns="server", values="p99")
     print("p99 at concurrency 8 (ms):\n" + p99.round(2).to_string(), "(target < 5 ms)")
 
@@ -402,14 +508,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-minutes", type=float, default=5.0, help="fixed-rate load")
     parser.add_argument("--load-rate", type=float, default=200.0, help="requests/s")
     parser.add_argument("--batch-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--servers",
+        default="loopml,minimal,mlflow",
+        help="which HTTP servers to load (comma-separated)",
+    )
+    parser.add_argument("--skip-load", action="store_true", help="skip the fixed-rate load")
     parser.add_argument("--serve-minimal", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_minimal:
-        serve_minimal(args.serve_minimal[0], int(args.serve_minimal[1]),
-                      int(args.serve_minimal[2]))
+        serve_minimal(args.serve_minimal[0], int(args.serve_minimal[1]), int(args.serve_minimal[2]))
         return 0
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
-          "(other processes share these cores; figures are what this run measured)")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+        "(other processes share these cores; figures are what this run measured)"
+    )
     root = Path(tempfile.mkdtemp(prefix="loopml-bench-serving-"))
     try:
         return run(args, root)
@@ -441,21 +554,47 @@ def run(args: argparse.Namespace, root: Path) -> int:
     rows: list[dict[str, Any]] = []
     concurrencies = [1, 8, 32]
     print(f"\nHTTP, one-row requests, wrk {args.seconds:g} s per point:")
-    rows += http_matrix("loopml", lambda p, w: start_loopml(workspace.root, p, w), [1, 2], body,
-                        args.seconds, concurrencies)
-    rows += http_matrix("minimal", lambda p, w: start_minimal(model_file, p, w), [1, 2], body,
-                        args.seconds, concurrencies)
-    ensure_mlflow_venv()
-    save_mlflow_model(model_file, root / "mlflow-model")
-    rows += http_matrix("mlflow", lambda p, w: start_mlflow(root / "mlflow-model", p, w), [1, 2],
-                        body, args.seconds, concurrencies)
+    servers = set(args.servers.split(","))
+    if "loopml" in servers:
+        rows += http_matrix(
+            "loopml",
+            lambda p, w: start_loopml(workspace.root, p, w),
+            [1, 2],
+            body,
+            args.seconds,
+            concurrencies,
+        )
+    if "minimal" in servers:
+        rows += http_matrix(
+            "minimal",
+            lambda p, w: start_minimal(model_file, p, w),
+            [1, 2],
+            body,
+            args.seconds,
+            concurrencies,
+        )
+    if "mlflow" in servers:
+        ensure_mlflow_venv()
+        save_mlflow_model(model_file, root / "mlflow-model")
+        rows += http_matrix(
+            "mlflow",
+            lambda p, w: start_mlflow(root / "mlflow-model", p, w),
+            [1, 2],
+            body,
+            args.seconds,
+            concurrencies,
+        )
     print_ratios(rows)
-    batch = batch_throughput(loaded, served, make_frame(args.batch_rows, seed=1), root)
-    print(f"\nbatch, {batch['rows']:,.0f} rows x {N_FEATURES} features: in memory "
-          f"{batch['in_memory_rows_per_s']:,.0f} rows/s, Parquet -> Parquet "
-          f"{batch['parquet_rows_per_s']:,.0f} rows/s "
-          f"(ratio {batch['parquet_rows_per_s'] / batch['in_memory_rows_per_s']:.2f}, target >= 0.8)")
-    long_load(workspace, body_dict, args.load_rate, args.load_minutes * 60)
+    if args.batch_rows > 0:
+        batch = batch_throughput(loaded, served, make_frame(args.batch_rows, seed=1), root)
+        ratio = batch["parquet_rows_per_s"] / batch["in_memory_rows_per_s"]
+        print(
+            f"\nbatch, {batch['rows']:,.0f} rows x {N_FEATURES} features: in memory "
+            f"{batch['in_memory_rows_per_s']:,.0f} rows/s, Parquet -> Parquet "
+            f"{batch['parquet_rows_per_s']:,.0f} rows/s (ratio {ratio:.2f}, target >= 0.8)"
+        )
+    if not args.skip_load:
+        long_load(workspace, body_dict, args.load_rate, args.load_minutes * 60)
     return 0
 
 
@@ -465,9 +604,11 @@ def report_overhead(times: dict[str, float]) -> None:
         print(f"  {name:45s} {value:8.1f}")
     own = times["single-row C path (model's own predict)"]
     inline = times["PredictionService.predict (inline)"]
-    print(f"  overhead of parse+encode+validate+route+log over the model's own predict: "
-          f"{inline - own:.1f} µs (target < 100 µs); over booster.predict: "
-          f"{inline - times['booster.predict(X, num_threads=1)']:.1f} µs")
+    print(
+        f"  overhead of parse+encode+validate+route+log over the model's own predict: "
+        f"{inline - own:.1f} µs (target < 100 µs); over booster.predict: "
+        f"{inline - times['booster.predict(X, num_threads=1)']:.1f} µs"
+    )
 
 
 def quick_http(booster: Any, body: str, root: Path) -> None:
@@ -487,12 +628,14 @@ def quick_http(booster: Any, body: str, root: Path) -> None:
     spec = [{"name": f"f{i}", "kind": "numeric"} for i in range(N_FEATURES)]
     service = PredictionService(
         Deployment.single(ServedModel.from_booster(booster, spec, version="1")),
-        log_writer=PredictionLogWriter(EventLog(root / "quick-log")), enforce_budget=False,
+        log_writer=PredictionLogWriter(EventLog(root / "quick-log")),
+        enforce_budget=False,
     )
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning",
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off")
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
@@ -500,9 +643,11 @@ def quick_http(booster: Any, body: str, root: Path) -> None:
     url = f"http://127.0.0.1:{port}/predict"
     if shutil.which("wrk"):
         result = wrk(url, body, 8, 2)
-        print(f"\nHTTP (in-process uvicorn, 1 worker, c=8, 2 s): {result['rps']:.0f} req/s, "
-              f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, errors "
-              f"{result['errors']:.0f}")
+        print(
+            f"\nHTTP (in-process uvicorn, 1 worker, c=8, 2 s): {result['rps']:.0f} req/s, "
+            f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, errors "
+            f"{result['errors']:.0f}"
+        )
     else:
         ok, errors, rate = fixed_rate_load(f"http://127.0.0.1:{port}", json.loads(body), 100, 2)
         print(f"\nHTTP (no wrk; httpx at 100 req/s for 2 s): {len(ok)} ok, {errors} errors")
@@ -520,13 +665,16 @@ def quick_batch(booster: Any, frame: pd.DataFrame, root: Path) -> None:
     from loopml.training import FeatureEncoder, TrainedModel
 
     columns = [f"f{i}" for i in range(N_FEATURES)]
-    model = TrainedModel("lightgbm", "binary_classification",
-                         FeatureEncoder.fit(frame, columns), booster, [0, 1])
+    model = TrainedModel(
+        "lightgbm", "binary_classification", FeatureEncoder.fit(frame, columns), booster, [0, 1]
+    )
     loaded = SimpleNamespace(model=model, name="bench", version=1)
     batch = batch_throughput(loaded, booster, frame, root)
-    print(f"batch, {batch['rows']:,.0f} rows: in memory {batch['in_memory_rows_per_s']:,.0f} "
-          f"rows/s, Parquet -> Parquet {batch['parquet_rows_per_s']:,.0f} rows/s (ratio "
-          f"{batch['parquet_rows_per_s'] / batch['in_memory_rows_per_s']:.2f})")
+    print(
+        f"batch, {batch['rows']:,.0f} rows: in memory {batch['in_memory_rows_per_s']:,.0f} "
+        f"rows/s, Parquet -> Parquet {batch['parquet_rows_per_s']:,.0f} rows/s (ratio "
+        f"{batch['parquet_rows_per_s'] / batch['in_memory_rows_per_s']:.2f})"
+    )
 
 
 def long_load(workspace: Any, body: dict[str, Any], rate: float, seconds: float) -> None:
@@ -534,8 +682,10 @@ def long_load(workspace: Any, body: dict[str, Any], rate: float, seconds: float)
 
     port = free_port()
     process = start_loopml(workspace.root, port, 2)
-    print(f"\nfixed-rate load: {rate:g} req/s for {seconds:g} s against loopml serve "
-          "(2 workers) ...", flush=True)
+    print(
+        f"\nfixed-rate load: {rate:g} req/s for {seconds:g} s against loopml serve (2 workers) ...",
+        flush=True,
+    )
     try:
         ok, errors, achieved = fixed_rate_load(f"http://127.0.0.1:{port}", body, rate, seconds)
     finally:
@@ -544,9 +694,11 @@ def long_load(workspace: Any, body: dict[str, Any], rate: float, seconds: float)
     ids = set(logged["request_id"])
     lost = len([rid for rid in ok if rid not in ids])
     extra = len([rid for rid in ids if rid.startswith("fixed-")]) - (len(ok) - lost)
-    print(f"  sent {int(rate * seconds)}, answered 200: {len(ok)}, errors: {errors}, "
-          f"achieved {achieved:.1f} req/s; log rows for them: {len(ok) - lost}, lost: {lost}, "
-          f"logged but not acknowledged: {extra}")
+    print(
+        f"  sent {int(rate * seconds)}, answered 200: {len(ok)}, errors: {errors}, "
+        f"achieved {achieved:.1f} req/s; log rows for them: {len(ok) - lost}, lost: {lost}, "
+        f"logged but not acknowledged: {extra}"
+    )
 
 
 if __name__ == "__main__":

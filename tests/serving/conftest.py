@@ -151,9 +151,14 @@ def registered_template(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     workspace = Workspace.create(root, Config(project="serving-test"))
     frame = training_frame()
     result = train(
-        frame, target="y", task="binary_classification",
-        config=TrainConfig(candidates=["lightgbm"]), tracking_uri=workspace.tracking_uri,
-        artifact_root=str(workspace.artifacts_dir), keep_data=False, seed=0,
+        frame,
+        target="y",
+        task="binary_classification",
+        config=TrainConfig(candidates=["lightgbm"]),
+        tracking_uri=workspace.tracking_uri,
+        artifact_root=str(workspace.artifacts_dir),
+        keep_data=False,
+        seed=0,
     )
     register_model(result, "fraud", tracking_uri=workspace.tracking_uri, alias="champion")
     register_model(result, "fraud", tracking_uri=workspace.tracking_uri)

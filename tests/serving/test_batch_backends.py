@@ -94,8 +94,9 @@ def test_dask_scores_partitions_in_parallel_identically(
         frame.iloc[i * 3_000 : (i + 1) * 3_000].to_parquet(folder / f"part-{i}.parquet")
     local = predict_parquet(loaded, folder, tmp_path / "local.parquet", batch_size=2_000)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                     dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
     ):
         remote = predict_parquet(loaded, folder, tmp_path / "dask", compute=client)
@@ -112,8 +113,17 @@ def test_cli_predict_and_unknown_alias(
     source = tmp_path / "in.parquet"
     scoring_frame(500).to_parquet(source)
     target = tmp_path / "out.parquet"
-    args = ["predict", "--model", "fraud@champion", "--input", str(source), "--output",
-            str(target), "--dir", str(registered.root)]
+    args = [
+        "predict",
+        "--model",
+        "fraud@champion",
+        "--input",
+        str(source),
+        "--output",
+        str(target),
+        "--dir",
+        str(registered.root),
+    ]
     assert main(args) == 0
     assert "scored 500 rows with fraud version 1" in capsys.readouterr().out
     assert len(pd.read_parquet(target)) == 500

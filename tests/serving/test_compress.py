@@ -12,16 +12,24 @@ from loopml.serving import compress, load_registered, prune_trees
 
 
 def test_compression_report_shows_who_pays(registered: Registered) -> None:
-    loaded = load_registered("fraud@champion",
-                             tracking_uri=Workspace.open(registered.root).tracking_uri)
+    loaded = load_registered(
+        "fraud@champion", tracking_uri=Workspace.open(registered.root).tracking_uri
+    )
     train, test = training_frame(4_000, seed=21), training_frame(6_000, seed=22)
     report = compress(
-        loaded, train, test, target="y", slices=["country"], metric="log_loss",
-        keep_iterations=(0.5,), keep_features=(1 / 6,), distill_leaves=(4,), distill_rounds=30,
+        loaded,
+        train,
+        test,
+        target="y",
+        slices=["country"],
+        metric="log_loss",
+        keep_iterations=(0.5,),
+        keep_features=(1 / 6,),
+        distill_leaves=(4,),
+        distill_rounds=30,
     )
     table = report.variants.set_index("kind")
-    assert list(report.variants["kind"]) == ["original", "prune_trees", "prune_features",
-                                             "distill"]
+    assert list(report.variants["kind"]) == ["original", "prune_trees", "prune_features", "distill"]
     total = loaded.booster.num_trees()
     assert table.loc["prune_trees", "trees"] == round(total * 0.5)
     assert table.loc["prune_trees", "size_ratio"] < 0.7
@@ -46,8 +54,9 @@ def test_compression_report_shows_who_pays(registered: Registered) -> None:
 
 
 def test_pruning_bad_parameters(registered: Registered) -> None:
-    loaded = load_registered("fraud@champion",
-                             tracking_uri=Workspace.open(registered.root).tracking_uri)
+    loaded = load_registered(
+        "fraud@champion", tracking_uri=Workspace.open(registered.root).tracking_uri
+    )
     with pytest.raises(ConfigError, match="iterations"):
         prune_trees(loaded.booster, 0)
     with pytest.raises(ConfigError, match="target column 'label'"):

@@ -120,6 +120,8 @@ def test_alias_swap_under_load_fails_no_request(registered: Registered) -> None:
         rolled = httpx.post(url + "/admin/rollback", headers=AUTH)
         assert rolled.status_code == 200, rolled.text
         assert rolled.json()["version"] == "1" and rolled.json()["rolled_back_from"] == "2"
+        missing = httpx.post(url + "/admin/promote/7", headers=AUTH)
+        assert missing.status_code == 404 and "version 7" in missing.json()["error"]
         time.sleep(0.3)
     finally:
         done.set()

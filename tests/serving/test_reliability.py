@@ -143,8 +143,13 @@ def test_ten_thousand_malformed_requests_get_no_5xx(booster: Any, tmp_path: Path
     http = httpx.Client(base_url=url)
 
     # 500 examples of 20 requests each: hypothesis' own cost per example stays small
-    @settings(max_examples=500, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=500,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(batch=st.lists(st.tuples(paths, bodies), min_size=20, max_size=20))
     def check(batch: list[tuple[str, bytes]]) -> None:
         for path, body in batch:
@@ -337,14 +342,21 @@ serve: {features: [card_stats]}
 """)
     workspace = Workspace.create(tmp_path / "ws", config)
     now = utcnow()
-    rows = pd.DataFrame({
-        "card_id": [1, 2], "event_time": [now - timedelta(hours=1), now - timedelta(days=10)],
-        "x0": [0.9, 0.2], "x1": [0.1, 0.3], "x2": [-0.3, 0.0], "x3": [1.0, 2.0],
-    })
+    rows = pd.DataFrame(
+        {
+            "card_id": [1, 2],
+            "event_time": [now - timedelta(hours=1), now - timedelta(days=10)],
+            "x0": [0.9, 0.2],
+            "x1": [0.1, 0.3],
+            "x2": [-0.3, 0.0],
+            "x3": [1.0, 2.0],
+        }
+    )
     with open_online_store(workspace) as store:
         store.write("card_stats", rows, keys="card_id", event_timestamp="event_time")
-    service, log, _ = make_service(booster, tmp_path, feature_lookup=online_feature_lookup(
-        workspace))
+    service, log, _ = make_service(
+        booster, tmp_path, feature_lookup=online_feature_lookup(workspace)
+    )
     request_time = {"x4": 0.0, "country": "DE"}
     fresh = service.predict({"entities": {"card_id": 1}, "features": request_time})
     stale = service.predict({"entities": {"card_id": 2}, "features": request_time})

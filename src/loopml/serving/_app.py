@@ -177,6 +177,8 @@ def create_app(
         try:
             return JSONResponse(action(*args))
         except LoopmlError as failure:
+            if isinstance(failure, NotFoundError):  # e.g. promoting a version that is not there
+                return error(404, str(failure))
             return error(409 if isinstance(failure, ConfigError) else 422, str(failure))
 
     @admin_router.post("/reload")
