@@ -257,3 +257,14 @@ def test_schema_differences_are_listed() -> None:
     message = str(caught.value)
     assert "column 'b' (categorical) is missing" in message
     assert "column 'a' is categorical" in message and "trained on numeric" in message
+
+
+def test_records_encode_like_frames_and_bad_values_name_the_column() -> None:
+    from loopml.training import FeatureEncoder
+
+    frame = pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": ["x", "y", None]})
+    encoder = FeatureEncoder.fit(frame, ["a", "b"])
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    np.testing.assert_array_equal(encoder.transform_records(records), encoder.transform(frame))
+    with pytest.raises(SchemaError, match="record 0: column 'a' must be a number. Got 'big'"):
+        encoder.transform_records([{"a": "big"}])

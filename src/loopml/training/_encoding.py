@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +125,41 @@ class FeatureEncoder:
                 strings = series.astype("string").to_numpy(dtype=object, na_value="\x00<NA>")
                 codes = pd.Index(spec.categories, dtype=object).get_indexer(pd.Index(strings))
                 out[:, j] = np.where(codes >= 0, codes, np.nan)
+        return out
+
+    @functools.cached_property
+    def _lookups(self) -> list[dict[str, int] | None]:
+        return [
+            {c: i for i, c in enumerate(spec.categories)} if spec.kind == "categorical" else None
+            for spec in self.features
+        ]
+
+    def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """The matrix for plain dicts (one per row), without pandas: the fast path for
+        serving one or a few rows. A missing key or ``None`` is a missing value.
+
+        >>> encoder = FeatureEncoder.fit(pd.DataFrame({"a": [1.0], "c": ["x"]}), ["a", "c"])
+        >>> encoder.transform_records([{"a": 2, "c": "x"}, {"c": "new"}]).tolist()
+        [[2.0, 0.0], [nan, nan]]
+        """
+        out = np.full((len(records), len(self.features)), np.nan)
+        lookups = self._lookups
+        for i, record in enumerate(records):
+            for j, spec in enumerate(self.features):
+                value = record.get(spec.name)
+                if value is None:
+                    continue
+                lookup = lookups[j]
+                if lookup is None:
+                    try:
+                        out[i, j] = float(value)
+                    except (TypeError, ValueError):
+                        raise SchemaError(
+                            f"record {i}: column '{spec.name}' must be a number. "
+                            f"Got {value!r} instead."
+                        ) from None
+                else:
+                    out[i, j] = lookup.get(str(value), np.nan)
         return out
 
     def to_json(self) -> dict[str, Any]:

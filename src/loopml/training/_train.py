@@ -622,7 +622,7 @@ def _finish(
     tracker.log(
         parent,
         params={
-            "candidates": [n for n, _ in [(s.name, 0) for s, _ in candidates]],
+            "candidates": [s.name for s, _ in candidates],
             "features": columns,
             "split": part.to_dict(),
             "train_config": config.model_dump(mode="json"),
