@@ -123,7 +123,7 @@ def test_policy_waits_for_enough_labels_and_says_so() -> None:
 
 def test_stateful_lightgbm_continues_and_records_it() -> None:
     frame = drifting_stream(16, flip_day=100)
-    learner = continual.LightGBMLearner(rounds=40, extra_rounds=5, rebuild_every=5)
+    learner = continual.LightGBMLearner(rounds=40, extra_rounds=5, rebuild_every=50)
     result = continual.simulate(
         frame,
         timestamp="time",

@@ -206,6 +206,7 @@ def simulate(
     drift_alpha: float = 0.01,
     gate_tolerance: float = 0.0,
     quality_window: int = 500,
+    refit: bool = True,
     service: Any = None,
     seed: int = 0,
 ) -> SimulationResult:
@@ -213,8 +214,10 @@ def simulate(
 
     ``label_time`` names a column holding when each label arrived (NaT: never), or
     ``label_delay`` gives one delay for all (default: right after the prediction).
-    ``service`` is a ``loopml.serving.PredictionService`` factory hook: ``None`` builds an
-    in-process service without a log; pass ``"log:<folder>"`` to log predictions there.
+    A challenger is judged on the labels that arrived during the last step, trained without
+    them; with ``refit`` (the default) the accepted challenger is then refitted with them
+    before it serves. ``service`` chooses the prediction log: ``None`` serves in-process
+    without a log; ``"log:<folder>"`` logs every prediction there.
     """
     replay = _Replay(
         frame,
@@ -237,6 +240,7 @@ def simulate(
         drift_alpha=drift_alpha,
         gate_tolerance=gate_tolerance,
         quality_window=quality_window,
+        refit=refit,
         service=service,
         seed=seed,
     )
@@ -267,6 +271,7 @@ class _Replay:
         drift_alpha: float,
         gate_tolerance: float,
         quality_window: int,
+        refit: bool,
         service: Any,
         seed: int,
     ) -> None:
@@ -297,6 +302,7 @@ class _Replay:
         self.metric, self.monitor, self.alpha = metric, monitor, drift_alpha
         self.gate_tolerance, self.seed = gate_tolerance, seed
         self.quality_window = quality_window
+        self.refit = refit
         self.champion_since = 0
         self.learner: Learner = (
             make_learner(learner, task=task, seed=seed) if isinstance(learner, str) else learner
@@ -597,7 +603,10 @@ class _Replay:
         judged = len(rows) >= 10 and len(fresh) > 0
         if not judged:  # nothing fresh to judge with: train on everything, say so
             rows, fresh = self._labeled(now), np.zeros(0, dtype=np.int64)
-        newest = self._labeled(cutoff, since=cutoff - self.step)
+        # a continued model learns its new trees from a recent window (the retrain window,
+        # else seven steps): trees fitted to one step's rows alone are too small to matter
+        recent = self.window or 7 * self.step
+        newest = self._labeled(cutoff, since=cutoff - recent)
         continuing = self.learner.continues(champion, stateful) and len(newest) > 0
         used = newest if continuing else rows
         candidate = self._fit(used, champion, stateful)
@@ -611,6 +620,14 @@ class _Replay:
         else:
             challenger_quality = champion_quality = float("nan")
         accepted = not judged or challenger_quality >= champion_quality - self.gate_tolerance
+        if accepted and judged and self.refit:
+            # judged out of sample; what serves also learns from the labels that judged it:
+            # a continued model continues on them, a rebuilt one is rebuilt with them
+            rows = self._labeled(now)
+            if continuing:
+                candidate = self._fit(self._labeled(now, since=now - recent), candidate, stateful)
+            else:
+                candidate = self._fit(rows, None, stateful)
         event = {
             "kind": "retrained",
             "time": str(now),
