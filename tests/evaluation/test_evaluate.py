@@ -195,3 +195,32 @@ def test_bad_input_is_named() -> None:
             target="y",
             config=EvaluateConfig(slices=["nope"], bootstrap=0),
         )
+
+
+def test_latency_gate_reads_single_row_p99() -> None:
+    frame = _data(500, 13)
+    fast = evaluation.evaluate(
+        _true_model,
+        frame,
+        target="y",
+        config=EvaluateConfig(
+            bootstrap=0, gates=[GateConfig(metric="latency_p99_ms", at_most=1000.0)]
+        ),
+    )
+    assert fast.latency["p99_ms"] > 0 and fast.passed
+
+    def slow(f: pd.DataFrame) -> np.ndarray:
+        import time
+
+        time.sleep(0.002)
+        return _true_model(f)
+
+    result = evaluation.evaluate(
+        slow,
+        frame,
+        target="y",
+        config=EvaluateConfig(
+            bootstrap=0, gates=[GateConfig(metric="latency_p99_ms", at_most=1.0)]
+        ),
+    )
+    assert not result.passed and "latency_p99_ms" in result.gates[0].reason

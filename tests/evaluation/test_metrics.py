@@ -119,4 +119,6 @@ def test_headline_metrics_in_one_pass_match_each_metric() -> None:
     r = rng.normal(size=500)
     p = r + rng.normal(size=500)
     expected = evaluation.regression_metrics(r, p)
-    np.testing.assert_allclose(headline_metrics(r, p, "regression"), [expected["mae"], expected["rmse"], expected["r2"]])
+    np.testing.assert_allclose(
+        headline_metrics(r, p, "regression"), [expected["mae"], expected["rmse"], expected["r2"]]
+    )
