@@ -263,7 +263,7 @@ class StreamingAggregator:
                 self._forget(int(times[~keep].max()))
             code, times, values = code[keep], times[keep], values[keep]
             new = tuple(a[new[1] >= self.horizon_] for a in new)
-        order = np.lexsort((times, code))
+        order = _pair_order(code, times)
         state.raw_code, state.raw_t, state.raw_v = code[order], times[order], values[order]
         state.raw_index = _RangeIndex(state.raw_code, state.raw_t)
         raw = state.raw_v
@@ -296,7 +296,7 @@ class StreamingAggregator:
             "hi": values,
         }
         parts = self._with_kept(tiles, parts)
-        order = np.lexsort((parts["tile"], parts["code"]))
+        order = _pair_order(parts["code"], parts["tile"])
         parts = {name: array[order] for name, array in parts.items()}
         starts = _group_starts(parts["code"], parts["tile"])
         merged = {"code": parts["code"][starts], "tile": parts["tile"][starts]}
@@ -442,6 +442,22 @@ def _label(window: timedelta) -> str:
     from loopml.features._definitions import window_label
 
     return window_label(window)
+
+
+def _pair_order(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The stable order of rows by (code, value).
+
+    Both are folded into one ``int64`` when that fits, and sorted with a stable sort, which
+    merges the already sorted state with the new batch in about linear time.
+    """
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    low = int(values.min())
+    width = int(values.max()) - low + 1
+    if (int(codes.max()) + 1) * width < 2**62 and int(codes.min()) >= 0:
+        order: np.ndarray = np.argsort(codes * width + (values - low), kind="stable")
+        return order
+    return np.lexsort((values, codes))
 
 
 def _group_starts(*columns: np.ndarray) -> np.ndarray:
