@@ -110,7 +110,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 300)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stdout.read().decode()[-3000:]}")  # type: ignore[union-attr]
+            raise RuntimeError(f"server exited: {_log_tail(process)}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -120,6 +120,22 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 300)
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
+def launch(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a server with its output in a file: a pipe nobody reads fills up (64 KB) and
+    blocks a server that logs every request (mlflow's access log does)."""
+    with tempfile.NamedTemporaryFile(
+        prefix="loopml-bench-server-", suffix=".log", delete=False
+    ) as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = log.name  # type: ignore[attr-defined]
+    return process
+
+
+def _log_tail(process: subprocess.Popen[bytes]) -> str:
+    path = Path(process.log_path)  # type: ignore[attr-defined]
+    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
 def stop(process: subprocess.Popen[bytes]) -> str:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -127,13 +143,15 @@ def stop(process: subprocess.Popen[bytes]) -> str:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
-    return process.stdout.read().decode() if process.stdout else ""  # type: ignore[union-attr]
+    tail = _log_tail(process)
+    Path(process.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    return tail
 
 
 def start_loopml(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     code = "import sys; from loopml.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "LOOPML_ADMIN_TOKEN": "bench-token"}
-    process = subprocess.Popen(
+    process = launch(
         [
             sys.executable,
             "-c",
@@ -150,18 +168,14 @@ def start_loopml(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]
             "5",
         ],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     wait_ready(f"http://127.0.0.1:{port}/ready", process)
     return process
 
 
 def start_minimal(model_file: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
+    process = launch(
         [sys.executable, str(HERE), "--serve-minimal", str(model_file), str(port), str(workers)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     wait_ready(f"http://127.0.0.1:{port}/health", process)
     return process
@@ -173,7 +187,7 @@ def start_mlflow(model_dir: Path, port: int, workers: int) -> subprocess.Popen[b
         "MLFLOW_ALLOW_FILE_STORE": "true",
         "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}",
     }
-    process = subprocess.Popen(
+    process = launch(
         [
             str(VENV / "bin" / "mlflow"),
             "models",
@@ -190,8 +204,6 @@ def start_mlflow(model_dir: Path, port: int, workers: int) -> subprocess.Popen[b
             str(workers),
         ],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     wait_ready(f"http://127.0.0.1:{port}/ping", process)
     return process
