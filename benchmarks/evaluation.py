@@ -53,18 +53,20 @@ def main() -> None:
         slices=[f"c{i}" for i in range(5)] + [f"x{i}" for i in range(5)],
         sensitive=["c4"], directional={"x0": "increasing"}, bootstrap=resamples,
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = evaluation.evaluate(Model(), test, target="y", baselines={"prior": lambda f: np.full(len(f), prior)},
                                  champion=lambda f: booster.predict(f[features], num_iteration=30), config=config)
     shap_start = time.perf_counter()
     evaluation.tree_shap(booster, test[features].iloc[:10_000])
     shap_seconds = time.perf_counter() - shap_start
     total = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     print(f"data: generated, {n_test:,} test rows x {len(features)} features; LightGBM 100 trees; {resamples} bootstrap resamples")
     for stage, seconds in result.seconds.items():
         print(f"  {stage:<20} {seconds:7.2f} s")
     print(f"  {'tree_shap (10k rows)':<20} {shap_seconds:7.2f} s")
-    print(f"full evaluation: {total:.1f} s (target < 60 s at 1M rows); ratio to target {total / 60:.2f}")
+    print(f"full evaluation: {total:.1f} s wall, {cpu:.1f} s CPU (target < 60 s at 1M rows on 2 cores); "
+          f"wall / target {total / 60:.2f}")
     print(f"roc_auc {result.metrics['roc_auc'].value:.4f} [{result.metrics['roc_auc'].low:.4f}, {result.metrics['roc_auc'].high:.4f}]")
 
 
