@@ -61,6 +61,7 @@ class ModelScore:
     run_id: str = ""
     beats_baseline: bool | None = None
     seconds: float = 0.0
+    predictions: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -208,9 +209,17 @@ def data_digest(frame: pd.DataFrame) -> str:
     >>> data_digest(pd.DataFrame({"a": [1, 2]})) == data_digest(pd.DataFrame({"a": [1, 2]}))
     True
     """
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    import hashlib
+
     header = json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode()
-    return sha256_bytes(header + hashed.tobytes())
+    digest = hashlib.sha256(header)
+    for _, column in frame.items():
+        values = column.to_numpy()
+        if values.dtype.kind in "biufc":  # plain numbers: hash the buffer itself
+            digest.update(np.ascontiguousarray(values).tobytes())
+        else:
+            digest.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -426,10 +435,17 @@ class _Run:
     tuning: dict[str, TuningResult] = field(default_factory=dict)
 
     def _score(self, predict: Any) -> tuple[dict[str, float], dict[str, float]]:
+        validation, test = self._predict_and_score(predict)
+        return validation[0], test[0]
+
+    def _predict_and_score(
+        self, predict: Any
+    ) -> tuple[tuple[dict[str, float], np.ndarray], tuple[dict[str, float], np.ndarray]]:
         out = []
         for name in ("validation", "test"):
             frame, X, y = self.data.part(name)
-            out.append(evaluate(self.task, y, predict(frame, X)) if len(y) else {})
+            predictions = np.asarray(predict(frame, X))
+            out.append((evaluate(self.task, y, predictions) if len(y) else {}, predictions))
         return out[0], out[1]
 
     def _track(self, score: ModelScore, extra_tags: dict[str, Any]) -> None:
@@ -499,7 +515,9 @@ class _Run:
                 classes=self.classes,
                 seed=self.seed,
             )
-        validation, test = self._score(lambda f, X: model.predict_matrix(X))
+        (validation, valid_p), (test, test_p) = self._predict_and_score(
+            lambda f, X: model.predict_matrix(X)
+        )
         beats = _is_better(self.metric, validation[self.metric], best.validation[self.metric])
         score = ModelScore(
             name,
@@ -509,6 +527,7 @@ class _Run:
             model.params,
             beats_baseline=beats,
             seconds=time.perf_counter() - started,
+            predictions={"validation": valid_p, "test": test_p},
         )
         if not beats:
             warnings.warn(
@@ -639,17 +658,15 @@ def _finish(
     with tempfile.TemporaryDirectory(prefix="loopml-train-") as tmp:
         folder = Path(tmp)
         if best is not None:
-            _, test_X, _ = run.data.part("test")
-            predictions = best[1].predict_matrix(test_X if len(test_X) else run.data.X[:0])
+            predictions = best[0].predictions["test"]  # scored once, in fit_candidate
             np.save(folder / "predictions.npy", predictions, allow_pickle=False)
-            _, valid_X, _ = run.data.part("validation")
             profile, data_schema = _reference(run.data.part("train")[0], columns)
             evaluation = {
                 "metric": run.metric,
                 "model": summary[best[0].name],
                 "baseline": summary[best_baseline[0].name],
                 "all": summary,
-                "score_profile": score_profile(best[1].predict_matrix(valid_X)),
+                "score_profile": score_profile(best[0].predictions["validation"]),
             }
             save_model_dir(
                 best[1],

@@ -86,6 +86,16 @@ def train_workspace(
         from loopml.training._distributed import local_client
 
         backend = local_client(config.backends.dask_scheduler)
+    # The training set is built through the training-data stage, so its leakage checks run
+    # every time: a severe finding stops training unless loopml.yaml acknowledges it.
+    from loopml.trainingdata import build_training_set
+
+    frame = frame[frame[config.labels.target].notna()].reset_index(drop=True)
+    built = build_training_set(
+        frame[[*features, config.labels.target, *([timestamp] if timestamp else [])]],
+        config,
+        timestamp=timestamp,
+    )
     return train(
         frame,
         target=config.labels.target,
@@ -94,7 +104,7 @@ def train_workspace(
         entity=entity,
         features=features,
         config=config.train,
-        split=config.split,
+        split=built.split,
         tracking_uri=workspace.tracking_uri,
         artifact_root=workspace.artifacts_dir,
         experiment=config.project,
