@@ -127,3 +127,23 @@ def test_evaluate_promote_and_rollback(tmp_path: Path, capsys: pytest.CaptureFix
     assert loop_status(workspace)["aliases"]["champion"] == 1
     events = workspace.state_store().events("promotion")
     assert events[-1].payload["forced"] and events[-1].payload["reason"] == "incident 42"
+
+
+def test_training_from_the_workspace_runs_the_leakage_checks(tmp_path: Path) -> None:
+    from loopml.core import LeakageError
+    from loopml.training import train_workspace
+
+    workspace = _workspace(tmp_path)
+    path = workspace.root / "data" / "events.parquet"
+    frame = pd.read_parquet(path)
+    frame["label_copy"] = frame["y"] * 2.0 + 1.0  # a feature that is the label
+    frame.to_parquet(path)
+    from loopml.data import ingest
+
+    ingest(workspace, "events")
+    with pytest.raises(LeakageError, match="label_copy"):
+        train_workspace(workspace)
+    acknowledged = workspace.config.model_copy(update={"acknowledge": ["single_feature_predicts_label"]})
+    workspace.save_config(acknowledged)
+    result = train_workspace(workspace)
+    assert "label_copy" in result.features
