@@ -31,6 +31,7 @@ from loopml.core import (
     RolloutConfig,
     TrainConfig,
     atomic_write_text,
+    parse_duration,
 )
 
 if TYPE_CHECKING:
@@ -88,9 +89,8 @@ def _labeled(result: DemoResult) -> pd.DataFrame:
     )
     frame = joined.frame
     implicit = frame["label_status"] == "implicit"
-    frame.loc[implicit, "label_time"] = frame.loc[implicit, "event_time"] + pd.Timedelta(
-        FEEDBACK_WINDOW
-    )
+    window = parse_duration(FEEDBACK_WINDOW)
+    frame.loc[implicit, "label_time"] = frame.loc[implicit, "event_time"] + window
     frame["is_fraud"] = pd.to_numeric(frame["label"], errors="coerce")
     return frame.drop(columns=["label", "label_status", "label_delay"])
 
@@ -109,7 +109,7 @@ def step_train(result: DemoResult) -> str:
     features["label_time"] = (
         labeled.set_index("transaction_id").loc[features["transaction_id"], "label_time"].to_numpy()
     )
-    complete = deploy - pd.Timedelta(FEEDBACK_WINDOW)  # every label before this is final
+    complete = deploy - parse_duration(FEEDBACK_WINDOW)  # every label before this is final
     holdout = complete - pd.Timedelta(days=EVALUATION_DAYS)
     known = features[(features["event_time"] < holdout) & (features["label_time"] <= deploy)].copy()
     columns = FEATURES + [n for a in STREAMING for n in _names(a)]
