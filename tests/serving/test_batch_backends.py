@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -179,3 +180,20 @@ def test_empty_input_gives_a_typed_empty_output(registered: Registered, tmp_path
     result = predict_parquet(loaded, source, tmp_path / "out.parquet")
     out = pd.read_parquet(result.output)
     assert result.rows == 0 and list(out.columns) == ["row_id", "prediction", "model_version"]
+
+
+def test_cli_compile_runs_the_gate(
+    registered: Registered, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("onnxmltools", reason="the onnx backend is optional")
+    held_out = tmp_path / "held_out.parquet"
+    scoring_frame(500, seed=5).to_parquet(held_out)
+    base = ["compile", "--model", "fraud/1", "--backend", "onnx", "--dir", str(registered.root)]
+    assert main([*base, "--data", str(held_out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True and report["rows"] == 500
+    stored = registered.root / ".loopml" / "compiled" / "fraud" / "1" / "onnx" / "parity.json"
+    assert json.loads(stored.read_text())["max_abs_diff"] == report["max_abs_diff"]
+    assert main([*base, "--data", str(held_out), "--tolerance", "0"]) == 1
+    assert "differs from the native model" in capsys.readouterr().err
+    assert main([*base, "--data", str(tmp_path / "nope.parquet")]) == 2

@@ -202,6 +202,32 @@ class PredictionLogWriter:
 
 
 def _convert(log: EventLog, path: Path) -> int:
+    """One journal into one Parquet segment; returns its rows.
+
+    pyarrow's JSON reader parses the journal in C++ without holding the GIL for long (a
+    5-second journal at 1,200 rows/s took 44 ms of this thread's CPU against 169 ms for
+    ``json.loads`` per line, and the request threads wait on that GIL). A journal it cannot
+    read (a torn last line after a crash, a column whose type changes) takes the
+    line-by-line path, which skips a torn line.
+    """
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    strings = pa.schema([("time", pa.string())])  # keep the offset; EventLog reads it
+    try:
+        table = pa_json.read_json(path, parse_options=pa_json.ParseOptions(explicit_schema=strings))
+    except (pa.ArrowInvalid, OSError):
+        return _convert_lines(log, path)
+    if any(pa.types.is_timestamp(f.type) or pa.types.is_date(f.type) for f in table.schema):
+        return _convert_lines(log, path)  # a value that looked like a time: keep it as text
+    frame = table.to_pandas()
+    if len(frame):
+        log.write(frame)
+    path.unlink()
+    return len(frame)
+
+
+def _convert_lines(log: EventLog, path: Path) -> int:
     rows = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
