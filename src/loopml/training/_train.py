@@ -214,9 +214,12 @@ def data_digest(frame: pd.DataFrame) -> str:
     header = json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode()
     digest = hashlib.sha256(header)
     for _, column in frame.items():
-        values = column.to_numpy()
-        if values.dtype.kind in "biufc":  # plain numbers: hash the buffer itself
-            digest.update(np.ascontiguousarray(values).tobytes())
+        dtype = column.dtype
+        if isinstance(dtype, pd.DatetimeTZDtype):  # as UTC nanoseconds, never Timestamp objects
+            column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+            dtype = column.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":  # hash the buffer itself
+            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
         else:
             digest.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
     return digest.hexdigest()
