@@ -41,7 +41,7 @@ def load_elec2(days: int | None) -> pd.DataFrame:
     return frame[["time", *RAW, "label"]]
 
 
-def elec2(days: int | None, *, river: bool) -> None:
+def elec2(days: int | None, *, river: bool, only: str | None = None) -> None:
     from loopml import continual
     from loopml.core import AggregationConfig, RetrainConfig
 
@@ -59,6 +59,8 @@ def elec2(days: int | None, *, river: bool) -> None:
     }
     results = {}
     for name, kwargs in runs.items():
+        if only is not None and not name.startswith(only):
+            continue
         result = continual.simulate(
             frame,
             timestamp="time",
@@ -76,6 +78,8 @@ def elec2(days: int | None, *, river: bool) -> None:
             f"last label {p['last_label']:.4f}); {result.retrains} retrains, compute {result.compute:.3g} "
             f"rows x trees, {result.wall_seconds:.1f} s"
         )
+    if len(results) < 2:
+        return
     stateless, stateful = results.values()
     print(
         f"  stateful vs stateless: {stateful.prequential['loopml'] - stateless.prequential['loopml']:+.4f} accuracy "
@@ -165,12 +169,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--river", action="store_true", help="also run River's ARF (87 s)")
+    parser.add_argument("--only", choices=["stateless", "stateful"], help="run one Elec2 policy")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"skipped: the shared datasets are not at {DATA}")
         return
     start = time.perf_counter()
-    elec2(60 if args.quick else None, river=args.river and not args.quick)
+    elec2(60 if args.quick else None, river=args.river and not args.quick, only=args.only)
     sea(25_000 if args.quick else None)
     print(f"wall time {time.perf_counter() - start:.1f} s")
 

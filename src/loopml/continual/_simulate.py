@@ -603,10 +603,9 @@ class _Replay:
         judged = len(rows) >= 10 and len(fresh) > 0
         if not judged:  # nothing fresh to judge with: train on everything, say so
             rows, fresh = self._labeled(now), np.zeros(0, dtype=np.int64)
-        # a continued model learns its new trees from a recent window (the retrain window,
-        # else seven steps): trees fitted to one step's rows alone are too small to matter
-        recent = self.window or 7 * self.step
-        newest = self._labeled(cutoff, since=cutoff - recent)
+        # a continued model fits its few new trees on the whole training window: trees fitted
+        # to one step's rows alone are too small to move it (Elec2 fell below the last label)
+        newest = rows
         continuing = self.learner.continues(champion, stateful) and len(newest) > 0
         used = newest if continuing else rows
         candidate = self._fit(used, champion, stateful)
@@ -625,7 +624,7 @@ class _Replay:
             # a continued model continues on them, a rebuilt one is rebuilt with them
             rows = self._labeled(now)
             if continuing:
-                candidate = self._fit(self._labeled(now, since=now - recent), candidate, stateful)
+                candidate = self._fit(self._labeled(now), candidate, stateful)
             else:
                 candidate = self._fit(rows, None, stateful)
         event = {
