@@ -17,6 +17,7 @@ variable ``LOOPML_ADMIN_TOKEN`` and is never logged.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -140,6 +141,12 @@ def _run_worker(root: str, options: ServeOptions, host: str, port: int, ready: A
         )
     )
     deployer.start()
+    # move everything loaded so far (MLflow, SQLAlchemy, pandas: hundreds of thousands of
+    # objects) out of the collector's reach: full collections over them were tens of
+    # milliseconds of stalls, the service's p99 (measured: p99 185-294 ms -> 20-35 ms at
+    # concurrency 8 on a loaded 2-core machine)
+    gc.collect()
+    gc.freeze()
     if ready is not None:
         ready.set()  # the socket listens: connections queue until uvicorn accepts them
     versions = ", ".join(sorted(service.deployment.models))
