@@ -73,3 +73,40 @@ def test_tuning_on_the_cluster_shares_one_study(tracking, make_binary, client) -
     experiment = mlflow.get_run(result.run_id).info.experiment_id
     assert len(mlflow.search_runs([experiment], "tags.`loopml.kind` = 'trial'")) == 6
     assert result.scores[-1].params["C"] == pytest.approx(tuning.best_params["C"])
+
+
+@pytest.mark.parametrize(
+    ("task", "objective", "metric"),
+    [
+        ("binary_classification", "binary", "binary_logloss"),
+        ("regression", "regression", "l2"),
+        ("multiclass_classification", "multiclass", "multi_logloss"),
+    ],
+)
+def test_loss_curve_matches_lightgbm_own_evaluation(task, objective, metric) -> None:  # type: ignore[no-untyped-def]
+    import lightgbm
+    import numpy as np
+
+    from loopml.training._distributed import _loss_curve
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3))
+    y = {
+        "binary": (X[:, 0] > 0).astype(float),
+        "regression": X[:, 0] + rng.normal(size=600),
+        "multiclass": np.digitize(X[:, 0], [-0.5, 0.5]).astype(float),
+    }[objective]
+    params = {"objective": objective, "verbosity": -1, "num_threads": 1}
+    if objective == "multiclass":
+        params["num_class"] = 3
+    evals: dict = {}
+    train_set = lightgbm.Dataset(X[:400], y[:400])
+    booster = lightgbm.train(
+        params,
+        train_set,
+        num_boost_round=20,
+        valid_sets=[lightgbm.Dataset(X[400:], y[400:], reference=train_set)],
+        callbacks=[lightgbm.record_evaluation(evals)],
+    )
+    expected = evals["valid_0"][metric]
+    np.testing.assert_allclose(_loss_curve(booster, task, X[400:], y[400:]), expected, rtol=1e-6)

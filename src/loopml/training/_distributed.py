@@ -74,13 +74,18 @@ def fit_lightgbm_dask(
     )
     fit_args: dict[str, Any] = {}
     if validation is not None and len(validation[1]):
-        vX = da.from_array(validation[0], chunks=(rows, X.shape[1]))  # type: ignore[no-untyped-call]
-        vy = da.from_array(validation[1], chunks=(rows,))  # type: ignore[no-untyped-call]
+        vrows = max(1, math.ceil(len(validation[1]) / n_workers))  # a share on every worker
+        vX = da.from_array(validation[0], chunks=(vrows, X.shape[1]))  # type: ignore[no-untyped-call]
+        vy = da.from_array(validation[1], chunks=(vrows,))  # type: ignore[no-untyped-call]
         fit_args["eval_set"] = [(vX, vy)]
     estimator.fit(dX, dy, categorical_feature=encoder.categorical_indices or "auto", **fit_args)
     booster = estimator.to_local().booster_
     if fit_args:
-        [curve] = estimator.evals_result_["valid_0"].values()
+        results = getattr(estimator, "evals_result_", None) or {}
+        if "valid_0" in results:
+            [curve] = results["valid_0"].values()
+        else:  # the worker that returned the model held no validation rows: score here
+            curve = _loss_curve(booster, task, validation[0], validation[1])  # type: ignore[index]
         booster.best_iteration = int(np.argmin(curve)) + 1
     recorded = {
         **used,
@@ -91,3 +96,23 @@ def fit_lightgbm_dask(
         "workers": n_workers,
     }
     return TrainedModel("lightgbm", task, encoder, booster, classes, recorded)
+
+
+def _loss_curve(booster: Any, task: str, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Validation loss after each boosting round, from each round's raw contribution."""
+    rounds = booster.current_iteration()
+    raw = np.zeros((len(y), max(1, booster.num_model_per_iteration())))
+    losses = np.empty(rounds)
+    for i in range(rounds):
+        step = booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
+        raw += np.asarray(step).reshape(len(y), -1)
+        if task == "regression":
+            losses[i] = float(np.mean((raw[:, 0] - y) ** 2))
+        elif task == "binary_classification":
+            p = np.clip(1 / (1 + np.exp(-raw[:, 0])), 1e-15, 1 - 1e-15)
+            losses[i] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        else:
+            shifted = raw - raw.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            losses[i] = float(-np.mean(log_p[np.arange(len(y)), y.astype(int)]))
+    return losses
