@@ -261,7 +261,13 @@ def wrk(url: str, body: str, connections: int, seconds: float) -> dict[str, floa
     answered = re.search(r"(\d+) requests in", out)
     if answered is None or int(answered.group(1)) == 0:
         print(f"    wrk got no responses from {url}:\n" + out[-600:])
-        return {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": float("nan")}
+        return {
+            "rps": 0.0,
+            "p50": float("nan"),
+            "p99": float("nan"),
+            "errors": float("nan"),
+            "requests": 0.0,
+        }
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     return {
@@ -269,6 +275,7 @@ def wrk(url: str, body: str, connections: int, seconds: float) -> dict[str, floa
         "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
         "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
         "errors": float(errors),
+        "requests": float(answered.group(1)),
     }
 
 
@@ -667,7 +674,13 @@ def quick_http(booster: Any, body: str, root: Path) -> None:
     thread.join(timeout=10)
     service.close()
     logged = len(EventLog(root / "quick-log").read())
-    print(f"prediction log rows: {logged} (one per answered request)")
+    if shutil.which("wrk"):
+        print(
+            f"prediction log rows: {logged}; requests wrk counted as answered: "
+            f"{result['requests']:.0f} (wrk does not count those in flight when it stops)"
+        )
+    else:
+        print(f"prediction log rows: {logged}; answered 200: {len(ok)}")
 
 
 def quick_batch(booster: Any, frame: pd.DataFrame, root: Path) -> None:
