@@ -147,3 +147,19 @@ def test_training_from_the_workspace_runs_the_leakage_checks(tmp_path: Path) -> 
     workspace.save_config(acknowledged)
     result = train_workspace(workspace)
     assert "label_copy" in result.features
+
+
+def test_cli_freshness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(4)
+    n = 24 * 60
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"),
+                          "x": rng.normal(size=n)})
+    frame["y"] = (frame["x"] > np.linspace(-1, 1, n)).astype(int)
+    path = tmp_path / "stream.csv"
+    frame.to_csv(path, index=False)
+    assert main(["freshness", "--data", str(path), "--timestamp", "time", "--target", "y",
+                 "--features", "x", "--train-window", "7d", "--staleness", "0,14"]) == 0
+    out = capsys.readouterr().out
+    assert "trained    0 days stale" in out and "trained   14 days stale" in out
+    assert main(["freshness", "--data", str(path), "--timestamp", "time", "--target", "y",
+                 "--features", "x", "--staleness", "a,b"]) == 2

@@ -211,3 +211,22 @@ def test_gate_rejects_a_worse_challenger_and_keeps_the_champion() -> None:
     rejected = [e for e in result.events if e["kind"] == "retrained" and not e["accepted"]]
     assert rejected and "below the champion" in rejected[0]["why_rejected"]
     assert set(result.timeline["champion"]) == {"1"}
+
+
+def test_freshness_experiment_measures_the_cost_of_staleness() -> None:
+    """Under gradual drift, older training windows score worse on the same evaluation week."""
+    rng = np.random.default_rng(3)
+    n = 24 * 120
+    frame = pd.DataFrame({
+        "time": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="h"),
+        "x": rng.normal(size=n),
+    })
+    frame["y"] = (frame["x"] > np.linspace(-1.5, 1.5, n)).astype(int)  # the boundary moves daily
+    result = continual.freshness_experiment(frame, timestamp="time", target="y", features=["x"],
+                                            evaluation="7d", train_window="14d", staleness=(0, 7, 30, 60))
+    quality = result.table["quality"].to_numpy()
+    assert list(result.table["staleness_days"]) == [0, 7, 30, 60]
+    assert quality[0] > quality[2] > quality[3] and quality[0] > 0.9
+    assert "<svg" in result.svg()
+    with pytest.raises(DataError, match="staleness 200d leaves 0 labeled training rows"):
+        continual.freshness_experiment(frame, timestamp="time", target="y", features=["x"], staleness=(200,))

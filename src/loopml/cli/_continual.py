@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
     app.command("promote")(promote)
     app.command("rollback")(rollback)
+    app.command("freshness")(freshness)
 
 
 def loop(
@@ -211,3 +212,47 @@ def rollback(
 
     record = rollback_version(Workspace.open(directory), reason=reason)
     typer.echo(f"{record['model']}: champion v{record['from']} -> v{record['to']} ({reason})")
+
+
+def freshness(
+    data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file, one row per event.")],
+    timestamp: Annotated[str, typer.Option("--timestamp", help="Column with each row's time.")],
+    target: Annotated[str, typer.Option("--target", help="Column with the label.")],
+    features: Annotated[str, typer.Option(help="Comma-separated feature columns.")],
+    evaluation: Annotated[str, typer.Option(help="The evaluation window at the end.")] = "7d",
+    train_window: Annotated[str, typer.Option(help="How much data each model trains on.")] = "30d",
+    staleness: Annotated[str, typer.Option(help="Comma-separated days of staleness.")] = "0,1,7,30",
+) -> None:
+    """Quality of models trained 0, 1, 7, 30... days before the evaluation window."""
+    import pandas as pd
+
+    from loopml.continual import freshness_experiment
+    from loopml.core import ensure_utc_series
+
+    if not data.is_file():
+        raise ConfigError(f"--data {data}: no such file")
+    frame = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
+    frame[timestamp] = ensure_utc_series(
+        frame[timestamp], where=f"{data} column {timestamp!r}", assume_utc=True
+    )
+    try:
+        days = tuple(int(d) for d in staleness.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--staleness must be whole days like 0,1,7,30. Got {staleness!r}"
+        ) from None
+    result = freshness_experiment(
+        frame,
+        timestamp=timestamp,
+        target=target,
+        features=features.split(","),
+        evaluation=evaluation,
+        train_window=train_window,
+        staleness=days,
+    )
+    typer.echo(f"{result.metric} on the last {evaluation} ({result.evaluation_rows:,} rows):")
+    for row in result.table.itertuples():
+        typer.echo(
+            f"  trained {row.staleness_days:>4} days stale ({row.train_rows:,} rows): "
+            f"{row.quality:.4f}"
+        )

@@ -6,6 +6,7 @@
 """
 
 from loopml.continual._demo import LOOP_MIN_DAYS, LOOP_STEPS, card_features
+from loopml.continual._freshness import FreshnessResult, freshness_experiment
 from loopml.continual._learners import Fitted, LightGBMLearner, LogisticLearner, make_learner
 from loopml.continual._loop import PassResult, loop_status, run_pass
 from loopml.continual._policy import RetrainDecision, decide_retrain, stage_of, window_weights
@@ -28,6 +29,7 @@ __all__ = [
     "LOOP_MIN_DAYS",
     "LOOP_STEPS",
     "Fitted",
+    "FreshnessResult",
     "LightGBMLearner",
     "LogisticLearner",
     "PassResult",
@@ -42,6 +44,7 @@ __all__ = [
     "check_stream",
     "decide_retrain",
     "evaluate_version",
+    "freshness_experiment",
     "loop_status",
     "make_learner",
     "promote",
