@@ -112,6 +112,11 @@ def test_evaluate_promote_and_rollback(tmp_path: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "roc_auc" in out and "pass" in out
     assert (workspace.reports_dir / "loop-test-v2" / "model_card.md").is_file()
+    from loopml import registry
+
+    tags = registry.get_model_version("loop-test", version=2, tracking_uri=workspace.tracking_uri).tags
+    assert tags["loopml.model_card"].endswith("loop-test-v2/model_card.md")
+    assert tags["loopml.gates_passed"] == "true"
     assert main(["rollback", "--dir", root, "--reason", "test"]) == 0
     assert loop_status(workspace)["aliases"]["champion"] == 1
     assert main(["promote", "2", "--dir", root]) == 0

@@ -104,8 +104,25 @@ def evaluate_version(
         seed=config.train.seed,
     )
     folder = workspace.reports_dir / f"{name}-v{info.version}"
-    evaluation.write_report(evaluated, folder, name=name, version=str(info.version))
+    paths = evaluation.write_report(evaluated, folder, name=name, version=str(info.version))
+    _tag_version(workspace, name, int(info.version), paths, evaluated.passed)
     return VersionEvaluation(name, int(info.version), champion, evaluated, str(folder))
+
+
+def _tag_version(
+    workspace: Workspace, name: str, version: int, paths: dict[str, Any], passed: bool
+) -> None:
+    """Record the model card, the report and the gate verdict on the registry version."""
+    from loopml.training import open_client
+
+    client = open_client(workspace.tracking_uri)
+    tags = {
+        "loopml.model_card": str(paths["card_md"]),
+        "loopml.evaluation_report": str(paths["html"]),
+        "loopml.gates_passed": str(passed).lower(),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)
 
 
 def promote(
