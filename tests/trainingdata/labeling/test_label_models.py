@@ -97,6 +97,32 @@ def test_correlated_functions_recovered_when_declared() -> None:
         assert min(errors.values()) > 0.1, errors
 
 
+def test_matrix_completion_better_than_random_constraint() -> None:
+    """By default no vote counts against its own class: a genuinely adversarial function
+    (accuracy 0.3) is fitted at 0.5, weightless, and the others are still recovered;
+    ``better_than_random=False`` recovers the 0.3."""
+    acc = [0.9, 0.85, 0.8, 0.75, 0.7, 0.3]
+    for seed in (1, 2):
+        data = synthetic_label_matrix(20_000, acc, 0.5, seed=seed)
+        free = MatrixCompletion(better_than_random=False).fit(data.L, seed=seed)
+        assert np.abs(free.lf_accuracies_ - data.accuracies).max() < 0.03
+        fitted = MatrixCompletion().fit(data.L, seed=seed)
+        assert fitted.lf_accuracies_[5] == pytest.approx(0.5, abs=0.01)
+        assert np.abs(fitted.lf_accuracies_ - data.accuracies)[:5].max() < 0.03
+
+
+def test_better_than_random_helps_on_youtube(youtube) -> None:
+    """YouTube's LFs are conditionally dependent; unconstrained, the moments make LF 2
+    (right on 95% of its train votes) look adversarial. The constraint keeps every LF at
+    or above 0.5 and labels the train rows (gold known, never used in fitting) better."""
+    L, y, _ = youtube["train"]
+    free = MatrixCompletion(better_than_random=False).fit(L, seed=0)
+    fitted = MatrixCompletion().fit(L, seed=0)
+    assert free.lf_accuracies_[2] < 0.4
+    assert fitted.lf_accuracies_.min() > 0.49
+    assert fitted.score(L, y) > free.score(L, y) + 0.01
+
+
 def test_dawid_skene_and_matrix_completion_beat_majority_vote() -> None:
     """When accuracies differ, weighting the good functions beats counting votes: over 5
     seeds, DS and MC each beat MV on every seed, by at least 2 points on average."""
