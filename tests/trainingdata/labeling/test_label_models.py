@@ -111,6 +111,21 @@ def test_matrix_completion_better_than_random_constraint() -> None:
         assert np.abs(fitted.lf_accuracies_ - data.accuracies)[:5].max() < 0.03
 
 
+def test_matrix_completion_prior_accuracy() -> None:
+    """``l2`` pulls toward functions all right on ``prior_accuracy`` of their votes: no pull
+    at l2=0, every estimate near the prior under a strong pull, in between for a mild one."""
+    data = synthetic_label_matrix(20_000, [0.95, 0.9, 0.8, 0.6, 0.55], 0.5, seed=3)
+    free = MatrixCompletion(prior_accuracy=0.7).fit(data.L, seed=0).lf_accuracies_
+    assert np.abs(free - data.accuracies).max() < 0.03
+    strong = MatrixCompletion(l2=1e4, prior_accuracy=0.7).fit(data.L, seed=0).lf_accuracies_
+    assert np.abs(strong - 0.7).max() < 0.02
+    mild = MatrixCompletion(l2=1, prior_accuracy=0.7).fit(data.L, seed=0).lf_accuracies_
+    assert (np.abs(mild - 0.7) < np.abs(free - 0.7) + 1e-9).all()
+    assert np.abs(mild - 0.7).max() > 0.05
+    with pytest.raises(ConfigError, match="prior_accuracy"):
+        MatrixCompletion(prior_accuracy=1.0).fit(data.L)
+
+
 def test_better_than_random_helps_on_youtube(youtube) -> None:
     """YouTube's LFs are conditionally dependent; unconstrained, the moments make LF 2
     (right on 95% of its train votes) look adversarial. The constraint keeps every LF at

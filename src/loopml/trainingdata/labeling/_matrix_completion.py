@@ -6,7 +6,7 @@ independent given ``y``, its ``(j, l)`` block factors as ``mu_j diag(p) mu_l^T``
 ``mu_j[v, c] = P(lambda_j = v | y = c)`` and ``p = P(y)``. The model fits ``mu`` (and ``p``
 when no class balance is given) by minimising, with L-BFGS-B in SciPy,
 
-    || (O - mu P mu^T)[Omega] ||^2 + || mu p - diag(O) ||^2 + l2 || mu - mu_0 ||^2
+    || (O - mu P mu^T)[Omega] ||^2 + || mu p - diag(O) ||^2 + l2 || mu - mu_prior ||^2
     + a penalty keeping each P(abstain | y) non-negative
     + (``better_than_random``) a penalty keeping each vote at least as likely under its
       own class: mu_j[v, v] >= mu_j[v, c],
@@ -64,6 +64,12 @@ class MatrixCompletion(LabelModel):
     constraint the moments of two correlated functions can make a third look adversarial
     (on YouTube an LF that is right on 95% of its votes was fitted at 26%). A function the
     data cannot place then sits at the boundary, its votes weightless, rather than inverted.
+    ``l2`` (default 0) pulls ``mu`` toward a prior: the majority vote's conditional
+    probabilities, or with ``prior_accuracy=a`` those of functions that are each right on a
+    share ``a`` of their votes, at their observed vote rates (Snorkel's ``prec_init`` with
+    its ``l2``). On conditionally independent functions any ``l2 > 0`` biases the estimates;
+    on real, dependent ones a prior can label better: choose ``l2`` on a small labelled
+    sample (``benchmarks/label_models.py`` picks it by log-loss on YouTube's valid rows).
 
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 2, 5000)
@@ -84,6 +90,7 @@ class MatrixCompletion(LabelModel):
         abstain_evidence: bool = False,
         estimate_class_balance: bool = False,
         better_than_random: bool = True,
+        prior_accuracy: float | None = None,
     ) -> None:
         super().__init__(cardinality=cardinality, tie_break=tie_break)
         self.dependencies = dependencies
@@ -93,6 +100,7 @@ class MatrixCompletion(LabelModel):
         self.abstain_evidence = abstain_evidence
         self.estimate_class_balance = estimate_class_balance
         self.better_than_random = better_than_random
+        self.prior_accuracy = prior_accuracy
 
     def _fit(self, L: IntArray, class_balance: FloatArray | None, rng: np.random.Generator) -> None:
         self._check_params(L.shape[1])
@@ -103,8 +111,12 @@ class MatrixCompletion(LabelModel):
         if class_balance is None and not self.estimate_class_balance:
             class_balance = np.full(k, 1.0 / k)
         mask = _mask(m, k, self.dependencies)
+        prior = mu0
+        if self.prior_accuracy is not None:
+            balance = p0 if class_balance is None else class_balance
+            prior = _prior_mu(np.diag(moments.overlaps), balance, self.prior_accuracy)
         problem = _Objective(
-            moments.overlaps, mask, mu0, self.l2, class_balance, self.better_than_random
+            moments.overlaps, mask, prior, self.l2, class_balance, self.better_than_random
         )
         jitter = rng.uniform(1 - self.init_noise, 1 + self.init_noise, mu0.shape)
         mu, p = problem.solve(np.clip(mu0 * jitter, _EPS, 1 - _EPS), p0, self.max_iter)
@@ -124,6 +136,11 @@ class MatrixCompletion(LabelModel):
             raise ConfigError(
                 "MatrixCompletion needs l2 >= 0, max_iter >= 1 and 0 <= init_noise < 1. Got "
                 f"l2={self.l2}, max_iter={self.max_iter}, init_noise={self.init_noise} instead."
+            )
+        if self.prior_accuracy is not None and not 0 < self.prior_accuracy < 1:
+            raise ConfigError(
+                "The 'prior_accuracy' parameter of MatrixCompletion must be a probability "
+                f"strictly between 0 and 1, or None. Got {self.prior_accuracy!r} instead."
             )
         for pair in self.dependencies:
             if len(pair) != 2 or not all(0 <= int(j) < m for j in pair) or pair[0] == pair[1]:
@@ -150,6 +167,20 @@ def _mask(m: int, k: int, dependencies: Sequence[tuple[int, int]]) -> FloatArray
     for a, b in dependencies:
         blocks[int(a), int(b)] = blocks[int(b), int(a)] = 0.0
     return np.asarray(np.kron(blocks, np.ones((k, k))), dtype=np.float64)
+
+
+def _prior_mu(rates: FloatArray, balance: FloatArray, accuracy: float) -> FloatArray:
+    """``P(lambda_j = v | y = c)`` for functions right on a share ``accuracy`` of their
+    votes, given the vote rates ``P(lambda_j = v)`` (rows ``j * k + v``) and ``P(y)``.
+
+    >>> _prior_mu(np.array([0.2, 0.1]), np.array([0.5, 0.5]), 0.7).round(2)
+    array([[0.28, 0.12],
+           [0.06, 0.14]])
+    """
+    k = len(balance)
+    own = np.tile(np.eye(k), (len(rates) // k, 1))  # [j * k + v, c] = 1 where c == v
+    share = np.where(own == 1, accuracy, (1 - accuracy) / max(k - 1, 1))
+    return np.asarray(np.clip(rates[:, None] * share / balance, _EPS, 1 - _EPS))
 
 
 def _worse_than_random(mu: FloatArray) -> tuple[FloatArray, FloatArray]:
