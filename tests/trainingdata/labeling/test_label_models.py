@@ -99,7 +99,7 @@ def test_correlated_functions_recovered_when_declared() -> None:
 
 def test_matrix_completion_better_than_random_constraint() -> None:
     """By default no vote counts against its own class: a genuinely adversarial function
-    (accuracy 0.3) is fitted at 0.5, weightless, and the others are still recovered;
+    (accuracy 0.3) is fitted at 0.5, exactly weightless, and the others are still recovered;
     ``better_than_random=False`` recovers the 0.3."""
     acc = [0.9, 0.85, 0.8, 0.75, 0.7, 0.3]
     for seed in (1, 2):
@@ -109,6 +109,8 @@ def test_matrix_completion_better_than_random_constraint() -> None:
         fitted = MatrixCompletion().fit(data.L, seed=seed)
         assert fitted.lf_accuracies_[5] == pytest.approx(0.5, abs=0.01)
         assert np.abs(fitted.lf_accuracies_ - data.accuracies)[:5].max() < 0.03
+        only_lf5 = np.array([[-1] * 5 + [vote] for vote in (0, 1)])
+        assert fitted.predict(only_lf5).tolist() == [-1, -1]  # exactly weightless: a tie
 
 
 def test_matrix_completion_prior_accuracy() -> None:

@@ -151,6 +151,8 @@ class MatrixCompletion(LabelModel):
 
     def _store(self, mu: FloatArray, p: FloatArray, m: int, k: int) -> None:
         votes = np.clip(mu, _EPS, 1 - _EPS).reshape(m, k, k)
+        if self.better_than_random:  # the penalty leaves violations of ~1e-3: close them
+            votes = _pool_violations(votes, p / p.sum())
         abstain = np.clip(1 - votes.sum(axis=1), _EPS, 1)[:, None, :]
         confusion = np.concatenate([abstain, votes], axis=1)
         self.confusion_ = confusion / confusion.sum(axis=1, keepdims=True)
@@ -181,6 +183,24 @@ def _prior_mu(rates: FloatArray, balance: FloatArray, accuracy: float) -> FloatA
     own = np.tile(np.eye(k), (len(rates) // k, 1))  # [j * k + v, c] = 1 where c == v
     share = np.where(own == 1, accuracy, (1 - accuracy) / max(k - 1, 1))
     return np.asarray(np.clip(rates[:, None] * share / balance, _EPS, 1 - _EPS))
+
+
+def _pool_violations(mu: FloatArray, balance: FloatArray) -> FloatArray:
+    """Where a vote for ``v`` is likelier under a class ``c`` than under ``v``, give ``v``
+    and every such ``c`` their ``P(y)``-weighted mean: the vote rate is kept and the vote
+    becomes exactly weightless between those classes.
+
+    >>> _pool_violations(np.array([[[0.3, 0.1], [0.21, 0.2]]]), np.array([0.5, 0.5]))
+    array([[[0.3  , 0.1  ],
+            [0.205, 0.205]]])
+    """
+    pooled = mu.copy()
+    for j, v in zip(
+        *np.nonzero((mu > np.einsum("jvv->jv", mu)[:, :, None]).any(axis=2)), strict=True
+    ):
+        group = mu[j, v] >= mu[j, v, v]
+        pooled[j, v, group] = mu[j, v, group] @ balance[group] / balance[group].sum()
+    return pooled
 
 
 def _worse_than_random(mu: FloatArray) -> tuple[FloatArray, FloatArray]:
