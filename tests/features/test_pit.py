@@ -244,3 +244,67 @@ def test_empty_frames() -> None:
     none = point_in_time_join(entities.iloc[:0], features, keys="k", entity_timestamp="ts",
                               feature_timestamp="at")
     assert list(none.columns) == ["k", "ts", "v"] and len(none) == 0
+
+
+_FAR = [-(2**61), -(2**40), -1, 0, 1, 2**33, 2**61]  # microseconds: a span of 2**62
+
+
+@st.composite
+def _wide_frames(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """Sparse or text keys, composite keys and instants 146,000 years apart, with ties."""
+    kind = draw(st.sampled_from(["sparse", "text", "pair"]))
+    n_f, n_e = draw(st.integers(0, 25)), draw(st.integers(0, 15))
+
+    def keys(n: int) -> list[int]:
+        return draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+
+    def times(n: int) -> pd.Series:
+        micros = draw(st.lists(st.sampled_from(_FAR), min_size=n, max_size=n))
+        return pd.Series(np.array(micros, dtype="datetime64[us]")).dt.tz_localize("UTC")
+
+    def key_columns(n: int) -> dict[str, object]:
+        base = keys(n)
+        if kind == "sparse":
+            return {"k": pd.Series([k * 10**15 - 7 for k in base], dtype="int64")}
+        if kind == "text":
+            return {"k": pd.Series([f"user-{k}" for k in base], dtype="str")}
+        return {"k": pd.Series(base, dtype="int64"),
+                "j": pd.Series([str(k % 2) for k in keys(n)], dtype="str")}
+
+    features = pd.DataFrame({**key_columns(n_f), "at": times(n_f),
+                             "made": times(n_f), "v": np.arange(n_f) * 10})
+    entities = pd.DataFrame({**key_columns(n_e), "ts": times(n_e)})
+    return entities, features, draw(st.sampled_from([None, "1ms", "3000d"]))
+
+
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_wide_frames())
+def test_matches_brute_force_with_wide_spans_sparse_and_composite_keys(
+    frames: tuple[pd.DataFrame, pd.DataFrame, str | None],
+) -> None:
+    """Times too far apart to pack with the key code are ranked first; the answer is the same."""
+    entities, features, ttl = frames
+    keys = [c for c in ("k", "j") if c in features.columns]
+    got = point_in_time_join(entities, features, keys=keys, entity_timestamp="ts",
+                             feature_timestamp="at", created_timestamp="made", ttl=ttl)
+    want = brute_force_pit(entities, features, keys=keys, entity_timestamp="ts",
+                           feature_timestamp="at", created_timestamp="made",
+                           ttl={None: None, "1ms": pd.Timedelta(milliseconds=1),
+                                "3000d": pd.Timedelta(days=3000)}[ttl])
+    _same(got, want)
+
+
+def test_many_key_columns_whose_codes_would_overflow_are_compressed() -> None:
+    rng = np.random.default_rng(3)
+    names = [f"k{i}" for i in range(8)]  # 8 keys of 1,024+ codes each: 2**80 combinations
+    features = pd.DataFrame({n: rng.integers(0, 2, 60) * 1000 for n in names})
+    features["at"] = T0 + pd.to_timedelta(rng.integers(0, 5, 60), unit="h")
+    features["v"] = np.arange(60)
+    entities = features[names].sample(40, replace=True, random_state=1).reset_index(drop=True)
+    entities["ts"] = T0 + pd.to_timedelta(rng.integers(0, 6, 40), unit="h")
+    got = point_in_time_join(entities, features, keys=names, entity_timestamp="ts",
+                             feature_timestamp="at")
+    want = brute_force_pit(entities, features, keys=names, entity_timestamp="ts",
+                           feature_timestamp="at")
+    _same(got, want)
+    assert got["v"].notna().sum() > 10

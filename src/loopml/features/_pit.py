@@ -1,9 +1,13 @@
 """Point-in-time joins: the feature value each entity row could have seen, and no later one.
 
-The join runs on DuckDB's ASOF JOIN over a narrow frame (keys, time as epoch microseconds,
-row number) and gathers the feature columns afterwards with one positional take, so wide
-feature frames never pass through SQL twice. Ties on the feature timestamp are broken
-*before* the ASOF join (DuckDB picks among ties arbitrarily, duckdb#25536): the row with
+The join works on narrow arrays (one integer code for the key tuple, the time in epoch
+microseconds) and gathers the feature columns afterwards with one positional take, so wide
+feature frames are never copied on the way. Key code and time are packed into one ``int64``
+(times are replaced by their dense ranks when the span is too wide to fit beside the code),
+the feature side is sorted once and each entity row is one binary search: an ASOF join in
+NumPy. On the benchmark's data (1M feature rows, 100k entity rows) it took less than half
+the CPU of DuckDB's ASOF JOIN over the same arrays plus the tie-break join, and no copy of
+the frames into DuckDB. Ties on the feature timestamp are broken explicitly: the row with
 the latest created timestamp wins, and among rows that tie on both, the last one in the
 input. Every entity row is kept, in its original order and with its original index,
 duplicates included.
@@ -19,14 +23,10 @@ import numpy as np
 import pandas as pd
 
 from loopml.core import SchemaError, ensure_utc_series, parse_duration
-from loopml.features._duck import cursor
 
 __all__ = ["epoch_us", "harmonise_keys", "point_in_time_join"]
 
 _NAT = np.iinfo(np.int64).min
-_ROW = "__loopml_row"
-_TIME = "__loopml_t"
-_CREATED = "__loopml_c"
 
 
 def point_in_time_join(
@@ -75,12 +75,13 @@ def point_in_time_join(
     value_columns = _value_columns(
         entities, features, key_list, feature_timestamp, created_timestamp
     )
-    left, right = _narrow_frames(
+    index, e_us, f_us = _match_rows(
         entities, features, key_list, entity_timestamp, feature_timestamp, created_timestamp
     )
-    index, matched_time = _asof_rows(left, right, key_list, created_timestamp is not None)
     if ttl_us is not None:
-        too_old = (index >= 0) & (left[_TIME].to_numpy() - matched_time > ttl_us)
+        matched = index >= 0
+        too_old = np.zeros(len(index), dtype=bool)
+        too_old[matched] = e_us[matched] - f_us[index[matched]] > ttl_us
         index[too_old] = -1
     gathered = gather_rows(features, value_columns, index)
     gathered.index = entities.index
@@ -127,101 +128,164 @@ def _value_columns(
     return values
 
 
-def _narrow_frames(
+def _match_rows(
     entities: pd.DataFrame,
     features: pd.DataFrame,
     keys: list[str],
     entity_timestamp: str,
     feature_timestamp: str,
     created_timestamp: str | None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions in ``features`` (``-1`` for none), and both sides' times (microseconds)."""
     e_time = entities[entity_timestamp]
     f_time = features[feature_timestamp]
     _check_zone_agreement(e_time, f_time, entity_timestamp, feature_timestamp)
-    left: dict[str, Any] = {}
-    right: dict[str, Any] = {}
-    for key in keys:
-        left[key], right[key] = harmonise_keys(entities[key], features[key], key)
-    left[_TIME] = epoch_us(e_time, where=f"entities column {entity_timestamp!r}")
-    left[_ROW] = np.arange(len(entities), dtype=np.int64)
-    right[_TIME] = epoch_us(f_time, where=f"features column {feature_timestamp!r}")
+    e_code, f_code, n_codes = _key_codes(entities, features, keys)
+    e_us = epoch_us(e_time, where=f"entities column {entity_timestamp!r}")
+    f_us = epoch_us(f_time, where=f"features column {feature_timestamp!r}")
+    made = None
     if created_timestamp is not None:
         where = f"features column {created_timestamp!r}"
-        right[_CREATED] = epoch_us(features[created_timestamp], where=where)
-    right[_ROW] = np.arange(len(features), dtype=np.int64)
-    return _frame(left), _frame(right)
+        made = epoch_us(features[created_timestamp], where=where)
+    index = _asof(e_code, e_us, f_code, f_us, made, n_codes)
+    return index, e_us, f_us
 
 
-def _frame(columns: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {n: v.reset_index(drop=True) if isinstance(v, pd.Series) else v for n, v in columns.items()}
-    )
+def _key_codes(
+    entities: pd.DataFrame, features: pd.DataFrame, keys: list[str]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One ``int64`` code per row for the key tuple, equal on both sides for equal keys.
 
-
-def _asof_rows(
-    left: pd.DataFrame, right: pd.DataFrame, keys: list[str], has_created: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions in ``right`` (``-1`` for none) and the matched feature times.
-
-    ASOF picks any row among ties on (keys, time). The query also returns every *other*
-    row with the same keys and time as a match (about as many as there are duplicate
-    timestamps), and NumPy re-decides those matches: latest created, then last row.
+    Codes lie in ``[0, n)``; ``-1`` marks a row with a null key (it matches nothing). A single
+    integer key with a narrow range is its own code (offset by the features' minimum), which
+    saves hashing; anything else is factorised over both sides together.
     """
-    quoted = [_quote(k) for k in keys]
-    on = " AND ".join(f"l.{k} = r.{k}" for k in quoted)
-    same = " AND ".join(f"a.{k} = r.{k}" for k in quoted)
-    picked = ", ".join(f"l.{k}" for k in quoted)
-    created = f"r.{_CREATED}" if has_created else "0::BIGINT"
-    sql = f"""
-        WITH r AS (SELECT * FROM right_frame WHERE {_TIME} <> {_NAT}),
-        a AS (
-            SELECT l.{_ROW} AS l_row, {picked}, r.{_TIME} AS r_time, r.{_ROW} AS r_row,
-                   {created} AS r_created
-            FROM left_frame AS l ASOF LEFT JOIN r ON {on} AND l.{_TIME} >= r.{_TIME}
-        )
-        SELECT l_row, r_row, r_created, r_time, FALSE AS other FROM a
-        UNION ALL
-        SELECT a.l_row, r.{_ROW}, {created}, a.r_time, TRUE
-        FROM a JOIN r ON {same} AND a.r_time = r.{_TIME} AND r.{_ROW} <> a.r_row
+    e_code = np.zeros(len(entities), dtype=np.int64)
+    f_code = np.zeros(len(features), dtype=np.int64)
+    size = 1
+    for key in keys:
+        left, right = harmonise_keys(entities[key], features[key], key)
+        e_part, f_part, n = _codes_of(left, right)
+        if size * n >= 2**62:  # compress the combined codes before they overflow
+            e_code, f_code, size = _refactorise(e_code, f_code)
+        missing = (e_code < 0) | (e_part < 0), (f_code < 0) | (f_part < 0)
+        e_code = np.where(missing[0], -1, e_code * n + e_part)
+        f_code = np.where(missing[1], -1, f_code * n + f_part)
+        size *= n
+    return e_code, f_code, size
+
+
+def _codes_of(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    if (
+        isinstance(left.dtype, np.dtype) and left.dtype == right.dtype
+        and left.dtype.kind == "i" and len(right)
+    ):
+        r, e = right.to_numpy(), left.to_numpy()
+        low, high = int(r.min()), int(r.max())
+        if high - low < 2 * len(r) + 1024:  # dense enough: as few bits as factorised codes
+            inside = (e >= low) & (e <= high)
+            e_part = np.where(inside, e.astype(np.int64, copy=False) - low, -1)
+            return e_part, (r - low).astype(np.int64, copy=False), high - low + 1
+    both = pd.concat([left, right], ignore_index=True)
+    codes, uniques = pd.factorize(both, use_na_sentinel=True)
+    codes = codes.astype(np.int64, copy=False)
+    return codes[: len(left)], codes[len(left):], max(len(uniques), 1)
+
+
+def _refactorise(e_code: np.ndarray, f_code: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    codes, uniques = pd.factorize(np.concatenate([e_code, f_code]), use_na_sentinel=False)
+    codes = codes.astype(np.int64)
+    both = np.concatenate([e_code, f_code])
+    codes[both < 0] = -1
+    return codes[: len(e_code)], codes[len(e_code):], max(len(uniques), 1)
+
+
+def _asof(
+    e_code: np.ndarray,
+    e_us: np.ndarray,
+    f_code: np.ndarray,
+    f_us: np.ndarray,
+    made: np.ndarray | None,
+    n_codes: int,
+) -> np.ndarray:
+    """For each entity row, the position of its feature row (``-1``: none).
+
+    Each (code, time) pair is packed into one ``int64`` (code in the high bits), the feature
+    side is sorted once, and each entity row is one binary search for the last packed value
+    at or below its own. When code and time do not fit 62 bits together, times are replaced
+    by their dense ranks over both sides, which keeps their order and always fits.
     """
-    connection = cursor()
-    try:
-        connection.register("left_frame", left)
-        connection.register("right_frame", right)
-        result = connection.sql(sql).fetchnumpy()
-    finally:
-        connection.close()
-    return _resolve_ties(len(left), result)
+    index = np.full(len(e_code), -1, dtype=np.int64)
+    f_rows, f_t, f_key = _valid(f_code, f_us)
+    e_rows, e_t, e_key = _valid(e_code, e_us)
+    if not len(f_t) or not len(e_t):
+        return index
+    low = min(int(f_t.min()), int(e_t.min()))
+    span = max(int(f_t.max()), int(e_t.max())) - low
+    shift = span.bit_length()
+    if shift + max(n_codes - 1, 1).bit_length() > 62:
+        f_t, e_t, shift = _dense_ranks(f_t, e_t)
+        low = 0
+    f_packed = _pack(f_key, f_t, shift, low)
+    order = np.argsort(f_packed)
+    f_packed = f_packed[order]
+    f_rows = order if f_rows is None else f_rows[order]
+    _break_ties(f_packed, f_rows, made)
+    found = np.searchsorted(f_packed, _pack(e_key, e_t, shift, low), side="right") - 1
+    hit = found >= 0
+    found[~hit] = 0
+    hit &= (f_packed[found] >> shift) == e_key
+    if e_rows is None:
+        index[hit] = f_rows[found[hit]]
+    else:
+        index[e_rows[hit]] = f_rows[found[hit]]
+    return index
 
 
-def _resolve_ties(n: int, result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    other = np.asarray(result["other"], dtype=bool)
-    l_row = np.asarray(result["l_row"], dtype=np.int64)
-    r_row = _numpy_ints(result["r_row"])
-    made = _numpy_ints(result["r_created"], missing=_NAT)
-    index = np.full(n, -1, dtype=np.int64)
-    times = np.zeros(n, dtype=np.int64)
-    created = np.full(n, _NAT, dtype=np.int64)
-    base = ~other
-    index[l_row[base]] = r_row[base]
-    times[l_row[base]] = _numpy_ints(result["r_time"])[base]
-    created[l_row[base]] = made[base]
-    if other.any():
-        rows, cand, cand_made = l_row[other], r_row[other], made[other]
-        order = np.lexsort((cand, cand_made, rows))  # the best candidate of a row comes last
-        rows, cand, cand_made = rows[order], cand[order], cand_made[order]
-        last = np.ones(len(rows), dtype=bool)
-        last[:-1] = rows[1:] != rows[:-1]
-        rows, cand, cand_made = rows[last], cand[last], cand_made[last]
-        better = (cand_made > created[rows]) | ((cand_made == created[rows]) & (cand > index[rows]))
-        index[rows[better]] = cand[better]
-    return index, times
+def _valid(
+    code: np.ndarray, times: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """The rows with a key and a time (``None``: all of them), their times and codes."""
+    ok = (code >= 0) & (times != _NAT)
+    if ok.all():
+        return None, times, code
+    rows = np.flatnonzero(ok)
+    return rows, times[rows], code[rows]
 
 
-def _numpy_ints(values: Any, missing: int = -1) -> np.ndarray:
-    if isinstance(values, np.ma.MaskedArray):
-        return values.filled(missing).astype(np.int64)
-    return np.asarray(values, dtype=np.int64)
+def _pack(code: np.ndarray, times: np.ndarray, shift: int, low: int) -> np.ndarray:
+    packed = code << shift
+    packed += times  # no temporaries: the feature side can hold millions of rows
+    packed -= low
+    return packed
+
+
+def _dense_ranks(f_t: np.ndarray, e_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    both = np.concatenate([f_t, e_t])
+    order = np.argsort(both)
+    ranks = np.empty(len(both), dtype=np.int64)
+    ranks[order] = np.cumsum(np.concatenate([[0], np.diff(both[order]) != 0]))
+    return ranks[: len(f_t)], ranks[len(f_t):], int(ranks.max()).bit_length()
+
+
+def _break_ties(packed: np.ndarray, rows: np.ndarray, made: np.ndarray | None) -> None:
+    """Put each run of equal packed values' winner at the run's end, in place.
+
+    The winner is the row with the latest created timestamp, then the last in the input.
+    """
+    same = packed[1:] == packed[:-1]
+    if not same.any():
+        return
+    tied = np.zeros(len(packed), dtype=bool)
+    tied[1:] = same
+    tied[:-1] |= same
+    where = np.flatnonzero(tied)
+    runs, candidates = packed[where], rows[where]
+    created = made[candidates] if made is not None else np.zeros(len(where), dtype=np.int64)
+    best = np.lexsort((candidates, created, runs))  # runs stay in order; the winner last
+    ends = np.ones(len(where), dtype=bool)
+    ends[:-1] = runs[1:] != runs[:-1]
+    rows[where[ends]] = candidates[best][ends]
 
 
 def _quote(name: str) -> str:
