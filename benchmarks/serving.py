@@ -24,6 +24,7 @@ Everything printed is measured in this run, on this machine; nothing is hard-cod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -481,20 +482,43 @@ def http_matrix(
             url = f"http://127.0.0.1:{port}/" + ("invocations" if name == "mlflow" else "predict")
             wrk(url, body, 8, 1)  # warm-up
             for connections in concurrencies:
+                cpu_before = server_cpu_seconds(process.pid)
                 result = wrk(url, body, connections, seconds)
+                cpu = server_cpu_seconds(process.pid) - cpu_before
+                result["cpu_us"] = 1e6 * cpu / max(result["requests"], 1.0)
                 rows.append(
                     {"server": name, "workers": workers, "concurrency": connections, **result}
                 )
                 print(
                     f"  {name:8s} workers={workers} c={connections:2d}: "
                     f"{result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  "
-                    f"p99 {result['p99']:7.2f} ms  errors {result['errors']:.0f}",
+                    f"p99 {result['p99']:7.2f} ms  errors {result['errors']:.0f}  "
+                    f"server CPU {result['cpu_us']:6.0f} µs/request",
                     flush=True,
                 )
         finally:
             stop(process)
         print(f"  ({name} with {workers} worker(s) took {started:.1f} s to start)")
     return rows
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a server process and all its workers so far.
+
+    Throughput on a shared 2-core machine moves with whatever else runs; the server's CPU
+    per answered request does not, so it is the fairer figure to compare servers by."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return total
 
 
 def print_ratios(rows: list[dict[str, Any]]) -> None:
@@ -515,6 +539,16 @@ def print_ratios(rows: list[dict[str, Any]]) -> None:
             "loopml / mlflow:",
             (at8["loopml"] / at8["mlflow"]).round(1).to_dict(),
             "(target >= 10 on 1 worker)",
+        )
+    cpu = table[table["concurrency"] == 8].pivot(
+        index="workers", columns="server", values="cpu_us"
+    )
+    print("server CPU per request at concurrency 8 (µs):\n" + cpu.round(0).to_string())
+    if {"loopml", "minimal"} <= set(cpu.columns):
+        print(
+            "minimal / loopml CPU per request:",
+            (cpu["minimal"] / cpu["loopml"]).round(2).to_dict(),
+            "(the throughput ratio a CPU-bound server reaches)",
         )
     p99 = table[table["concurrency"] == 8].pivot(index="workers", columns="server", values="p99")
     print("p99 at concurrency 8 (ms):\n" + p99.round(2).to_string(), "(target < 5 ms)")

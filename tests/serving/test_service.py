@@ -187,3 +187,92 @@ def test_service_needs_loaded_versions() -> None:
     service = PredictionService(Deployment.single(constant_model(0.1, version="a")))
     with pytest.raises(ConfigError, match="not loaded"):
         service.swap(Deployment({"a": constant_model(0.1, version="a")}, ChampionPolicy("b")))
+
+
+def _asgi_post(
+    app: Any,
+    body_chunks: list[bytes],
+    *,
+    through_router: bool = False,
+    unread: list[int] | None = None,
+) -> Any:
+    """POST /predict through the ASGI interface; (status, JSON) or None when nothing was sent.
+
+    ``unread`` gets the number of body chunks the application never asked for."""
+    import asyncio
+
+    from fastapi import FastAPI
+
+    length = sum(len(chunk) for chunk in body_chunks)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")]
+        + ([(b"content-length", str(length).encode())] if len(body_chunks) == 1 else []),
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(body_chunks) - 1}
+        for i, chunk in enumerate(body_chunks)
+    ] or [{"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    call = FastAPI.__call__ if through_router else type(app).__call__
+    asyncio.run(call(app, scope, receive, send))
+    if unread is not None:
+        unread.append(len(messages))
+    if not sent:
+        return None
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body)
+
+
+def test_the_hot_path_answers_like_the_declared_route(booster: Any, tmp_path: Path) -> None:
+    """/predict is answered straight from the ASGI call; FastAPI's route must agree with it."""
+    from loopml.serving import create_app
+
+    service, _, _ = make_service(booster, tmp_path)
+    app = create_app(service, max_body_bytes=2_000)
+    bodies = [
+        json.dumps({"dataframe_records": [ROW], "request_id": "same"}).encode(),
+        json.dumps({"dataframe_records": [{**ROW, "x1": "text"}]}).encode(),
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b'{"instances": [' + b"1," * 2_000 + b"1]}",
+    ]
+    try:
+        for body in bodies:
+            fast = _asgi_post(app, [body])
+            routed = _asgi_post(app, [body], through_router=True)
+            assert fast is not None and routed is not None
+            if fast[0] == 200:  # latency and arm bookkeeping aside, the same answer
+                assert fast[1]["predictions"] == routed[1]["predictions"]
+                assert fast[1]["request_id"] == routed[1]["request_id"] == "same"
+            else:
+                assert fast == routed, body
+        assert [_asgi_post(app, [body])[0] for body in bodies] == [200, 422, 400, 400, 422, 413]
+        # a body streamed in chunks without a declared length: read whole, or refused past the limit
+        whole = json.dumps({"dataframe_records": [ROW]}).encode()
+        assert _asgi_post(app, [whole[:10], whole[10:]])[0] == 200
+        left: list[int] = []
+        chunks = [b"["] + [b"1," * 500] * 40 + [b"1]"]
+        assert _asgi_post(app, chunks, unread=left)[0] == 413
+        assert left == [39]  # refused at the first chunk past the limit, not after reading it all
+        assert _asgi_post(app, []) is None  # the client left before its body: nothing to answer
+    finally:
+        service.close()

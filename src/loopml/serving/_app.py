@@ -4,14 +4,21 @@ Routes are grouped by resource (``APIRouter``): predictions, feedback, health an
 admin. Bodies are read and decoded here (size limit first), and loopml errors become
 status codes only here: bad input 4xx, a log that cannot keep up 503, never a 500 for
 anything a client sent. Admin routes need ``Authorization: Bearer <token>``.
+
+``POST /predict`` and ``/invocations`` are the hot path: the application answers them
+straight from the ASGI call, without FastAPI's routing, dependency solving and
+``Request``/``Response`` objects (about 50 µs of a 150 µs request, measured through the
+ASGI interface). The routes stay declared, so the OpenAPI document describes them; both
+paths share the same decoding and error mapping, so they answer alike.
 """
 
-import json
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from loopml.core import ConfigError, DataError, LoopmlError, NotFoundError, get_logger
 from loopml.serving._log import LogBackpressure
@@ -69,40 +76,69 @@ def create_app(
     from fastapi import APIRouter, FastAPI, Request
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-    app = FastAPI(title="loopml prediction service", version="1")
+    fast_paths = frozenset({"/predict", "/invocations"})
+
+    async def fast_predict(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            declared = None
+            for key, value in scope["headers"]:
+                if key == b"content-length":
+                    declared = value.decode("latin-1")
+            try:
+                _check_declared_length(declared, max_body_bytes)
+                body = await _receive_body(receive, max_body_bytes)
+                if body is None:  # the client went away before sending its body
+                    return
+                payload = _decode(body, max_body_bytes)
+            except _HTTPProblem as problem:
+                service.metrics.count("validation_failures")
+                status, content = problem.status, _error_content(problem.message)
+            else:
+                status, content = predict_outcome(payload)
+            rendered = _render(content)
+        except Exception:  # the same answer as the application's handler below
+            _log.exception("unexpected error on %s", scope["path"])
+            status, rendered = 500, _render(_error_content("internal error"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-length", str(len(rendered)).encode("latin-1")),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": rendered})
+
+    class _PredictionApp(FastAPI):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if (
+                scope["type"] == "http"
+                and scope["method"] == "POST"
+                and scope["path"] in fast_paths
+                and not scope.get("root_path")
+            ):
+                await fast_predict(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+
+    app = _PredictionApp(title="loopml prediction service", version="1")
     admin = admin or AdminActions()
 
     def error(status: int, message: str, problems: list[dict[str, str]] | None = None) -> Response:
-        content: dict[str, Any] = {"error": message}
-        if problems:
-            content["problems"] = problems
-        return JSONResponse(content, status_code=status)
+        return JSONResponse(_error_content(message, problems), status_code=status)
 
     async def read_json(request: Request) -> Any:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
-            raise _HTTPProblem(413, f"the body is larger than {max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > max_body_bytes:
-            raise _HTTPProblem(413, f"the body is larger than {max_body_bytes} bytes")
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as failure:
-            raise _HTTPProblem(400, f"the body is not valid JSON: {failure}") from None
+        _check_declared_length(request.headers.get("content-length"), max_body_bytes)
+        return _decode(await request.body(), max_body_bytes)
 
     def answer(call: Callable[[Any], dict[str, Any]], payload: Any) -> Response:
-        try:
-            return JSONResponse(call(payload))
-        except RequestError as failure:
-            return error(422, "invalid request", failure.problems)
-        except LogBackpressure as failure:
-            return error(503, str(failure))
-        except NotFoundError as failure:
-            return error(404, str(failure))
-        except (DataError, ConfigError) as failure:
-            return error(422, str(failure))
-        except LoopmlError as failure:
-            return error(503, str(failure))
+        status, content = _outcome(call, payload)
+        return JSONResponse(content, status_code=status)
+
+    def predict_outcome(payload: Any) -> tuple[int, dict[str, Any]]:
+        return _outcome(service.predict, payload)
 
     predictions = APIRouter(tags=["predictions"])
 
@@ -220,3 +256,64 @@ class _HTTPProblem(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _error_content(message: str, problems: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"error": message}
+    if problems:
+        content["problems"] = problems
+    return content
+
+
+def _outcome(call: Callable[[Any], dict[str, Any]], payload: Any) -> tuple[int, dict[str, Any]]:
+    """The status and JSON content for ``call(payload)``: loopml errors become 4xx/503."""
+    try:
+        return 200, call(payload)
+    except RequestError as failure:
+        return 422, _error_content("invalid request", failure.problems)
+    except LogBackpressure as failure:
+        return 503, _error_content(str(failure))
+    except NotFoundError as failure:
+        return 404, _error_content(str(failure))
+    except (DataError, ConfigError) as failure:
+        return 422, _error_content(str(failure))
+    except LoopmlError as failure:
+        return 503, _error_content(str(failure))
+
+
+def _check_declared_length(declared: str | None, limit: int) -> None:
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _HTTPProblem(413, f"the body is larger than {limit} bytes")
+
+
+async def _receive_body(receive: Any, limit: int) -> bytes | None:
+    """The request body from ASGI messages, refused past ``limit``; None on disconnect."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _HTTPProblem(413, f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _decode(body: bytes, limit: int) -> Any:
+    """The JSON body (orjson: strict RFC 8259, so NaN, Infinity and integers past 64 bits
+    are refused with 400, as is invalid UTF-8)."""
+    if len(body) > limit:
+        raise _HTTPProblem(413, f"the body is larger than {limit} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as failure:
+        raise _HTTPProblem(400, f"the body is not valid JSON: {failure}") from None
+
+
+def _render(content: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as Starlette's ``JSONResponse`` writes it, about 5x faster."""
+    return orjson.dumps(content)

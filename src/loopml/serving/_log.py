@@ -33,6 +33,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 import pandas as pd
 
 from loopml.core import BackendError, get_logger
@@ -83,7 +84,7 @@ class PredictionLogWriter:
         self._space = threading.Condition()
         self._stop = threading.Event()
         self._rotate_now = threading.Event()
-        self._journal: IO[str] | None = None
+        self._journal: IO[bytes] | None = None
         self._journal_path: Path | None = None
         self._journal_rows = 0
         self._journal_opened = 0.0
@@ -131,22 +132,22 @@ class PredictionLogWriter:
             return
         lines = []
         while self._queue:
-            lines.append(json.dumps(self._queue.popleft(), default=str, separators=(",", ":")))
+            lines.append(_json_line(self._queue.popleft()))
         with self._space:
             self._space.notify_all()
         journal = self._open_journal()
-        journal.write("\n".join(lines) + "\n")
+        journal.write(b"\n".join(lines) + b"\n")
         journal.flush()
         if self.fsync:
             os.fsync(journal.fileno())
         self._journal_rows += len(lines)
 
-    def _open_journal(self) -> IO[str]:
+    def _open_journal(self) -> IO[bytes]:
         if self._journal is None:
             self._sequence += 1
             name = f"journal-{os.getpid()}-{time.time_ns()}-{self._sequence}.jsonl"
             self._journal_path = self.journal_dir / name
-            self._journal = self._journal_path.open("a", encoding="utf-8")
+            self._journal = self._journal_path.open("ab")
             fcntl.flock(self._journal.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._journal_opened = time.monotonic()
             self._journal_rows = 0
@@ -199,6 +200,16 @@ class PredictionLogWriter:
         if recovered:
             _log.warning("recovered %d prediction log rows from a previous crash", recovered)
         return recovered
+
+
+def _json_line(row: dict[str, Any]) -> bytes:
+    """One journal line. orjson writes a row in about a tenth of ``json.dumps``'s time, and
+    this thread shares the GIL with the requests; NaN becomes null. A value orjson refuses
+    (an integer past 64 bits) takes ``json.dumps``."""
+    try:
+        return orjson.dumps(row, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        return json.dumps(row, default=str, separators=(",", ":")).encode("utf-8")
 
 
 def _convert(log: EventLog, path: Path) -> int:
