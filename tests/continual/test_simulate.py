@@ -230,3 +230,44 @@ def test_freshness_experiment_measures_the_cost_of_staleness() -> None:
     assert "<svg" in result.svg()
     with pytest.raises(DataError, match="staleness 200d leaves 0 labeled training rows"):
         continual.freshness_experiment(frame, timestamp="time", target="y", features=["x"], staleness=(200,))
+
+
+class _Counting(continual.LightGBMLearner):
+    """LightGBM that counts its fits (to see which retrains trained twice)."""
+
+    def __init__(self) -> None:
+        super().__init__(rounds=20)
+        self.fits = 0
+
+    def fit(self, x: Any, y: Any, **kwargs: Any) -> continual.Fitted:
+        self.fits += 1
+        return super().fit(x, y, **kwargs)
+
+
+@pytest.mark.parametrize("every", ["1d", "2d"])
+def test_gate_is_skipped_only_when_the_challenger_would_be_the_champion(every: str) -> None:
+    """Daily retraining on all history: yesterday's refit already learned every row before
+    today's fresh labels, so a gated challenger would be the champion; one fit a day."""
+    frame = drifting_stream(12, flip_day=100)
+    learner = _Counting()
+    result = continual.simulate(
+        frame,
+        timestamp="time",
+        target="y",
+        warmup="3d",
+        learner=learner,
+        retrain=RetrainConfig(every=every),
+        monitor=False,
+    )
+    retrained = [e for e in result.events if e["kind"] == "retrained"]
+    skipped = [e for e in retrained if "skipped" in e["gate"]]
+    if every == "1d":
+        assert len(skipped) == len(retrained) > 5 and all(not e["gate"]["judged"] for e in skipped)
+        assert learner.fits == 1 + len(retrained)  # the first model, then one fit a day
+    else:
+        assert not skipped and all(e["gate"]["judged"] for e in retrained)
+        assert learner.fits == 1 + 2 * len(retrained)  # challenger, then its refit
+    # a skipped gate is sound only because a fit on the same rows is the same model
+    x, y = np.random.default_rng(0).normal(size=(300, 2)), np.arange(300) % 2
+    a, b = learner.fit(x, y.astype(float)), learner.fit(x, y.astype(float))
+    assert np.array_equal(learner.predict(a, x), learner.predict(b, x))

@@ -216,8 +216,11 @@ def simulate(
     ``label_delay`` gives one delay for all (default: right after the prediction).
     A challenger is judged on the labels that arrived during the last step, trained without
     them; with ``refit`` (the default) the accepted challenger is then refitted with them
-    before it serves. ``service`` chooses the prediction log: ``None`` serves in-process
-    without a log; ``"log:<folder>"`` logs every prediction there.
+    before it serves. When the challenger would train on exactly the rows the champion last
+    learned from (daily retraining on all history with a daily step), the gate would compare
+    the champion with itself: it is skipped (``"skipped"`` in the event) and the challenger is
+    fitted once on every label known. ``service`` chooses the prediction log: ``None`` serves
+    in-process without a log; ``"log:<folder>"`` logs every prediction there.
     """
     replay = _Replay(
         frame,
@@ -364,6 +367,7 @@ class _Replay:
     ) -> Fitted:
         fitted = self.learner.fit(self.x[rows], self.y[rows], previous=previous, stateful=stateful)
         self.compute += fitted.work
+        fitted.extra["trained_on"] = _rows_key(rows)
         return fitted
 
     def _labeled(
@@ -601,8 +605,14 @@ class _Replay:
         fresh = self._labeled(now, since=cutoff)
         rows = self._labeled(cutoff)
         judged = len(rows) >= 10 and len(fresh) > 0
-        if not judged:  # nothing fresh to judge with: train on everything, say so
+        # A challenger trained on exactly the rows the champion last learned from would be the
+        # champion (deterministic fit) or the champion refitted on nothing new: the gate would
+        # compare the champion with itself. Daily retraining on all history with a daily step is
+        # this case every day; it then trains once, on every label known now.
+        same = judged and champion.extra.get("trained_on") == _rows_key(rows)
+        if not judged or same:  # nothing fresh to judge with: train on everything, say so
             rows, fresh = self._labeled(now), np.zeros(0, dtype=np.int64)
+            judged = False
         # a continued model fits its few new trees on the whole training window: trees fitted
         # to one step's rows alone are too small to move it (Elec2 fell below the last label)
         newest = rows
@@ -641,6 +651,9 @@ class _Replay:
                 "champion_version": champion_version,
                 "fresh_rows": int(len(fresh)),
                 "judged": judged,
+                **(
+                    {"skipped": "the challenger would train on the champion's rows"} if same else {}
+                ),
             },
             "accepted": bool(accepted),
         }
@@ -933,3 +946,8 @@ class _Replay:
         has = index >= 0
         out[has] = values[index[has]]
         return out
+
+
+def _rows_key(rows: npt.NDArray[Any]) -> tuple[int, int]:
+    """Which rows a model was fitted on, as a comparable key (count and content hash)."""
+    return len(rows), hash(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
