@@ -77,6 +77,9 @@ class TrainedModel:
     estimator: Any
     classes: list[Any]
     params: dict[str, Any] = field(default_factory=dict)
+    #: scores on the validation rows given to the fit, when the fit computed them anyway
+    #: (LightGBM's early-stopping evaluation); equal to ``predict_matrix(X_valid)``
+    validation_scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_booster(self) -> bool:
@@ -135,6 +138,7 @@ def fit_candidate(
     """Fit one candidate on encoded ``(X_train, y_train, X_valid, y_valid)``."""
     X, y, X_valid, y_valid = data
     if name == "lightgbm":
+        scores: dict[str, np.ndarray] = {}
         booster, used = fit_lightgbm(
             task,
             params,
@@ -145,8 +149,11 @@ def fit_candidate(
             categorical=encoder.categorical_indices,
             n_classes=len(classes),
             seed=seed,
+            validation_scores=scores,
         )
-        return TrainedModel(name, task, encoder, booster, classes, used)
+        model = TrainedModel(name, task, encoder, booster, classes, used)
+        model.validation_scores = scores.get("validation")
+        return model
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     estimator = _SKLEARN[name](task, params, encoder, seed)
@@ -181,8 +188,15 @@ def fit_lightgbm(
     n_classes: int,
     seed: int,
     callbacks: list[Callable[..., Any]] | None = None,
+    validation_scores: dict[str, np.ndarray] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train a Booster with ``lightgbm.train``; early stopping on the validation rows."""
+    """Train a Booster with ``lightgbm.train``; early stopping on the validation rows.
+
+    With ``validation_scores`` (a dict), the model's scores on the validation rows are put
+    under ``"validation"`` when training kept every tree it grew: they are the ones early
+    stopping evaluated, so the rows need no second prediction. (When early stopping cut
+    trees, the kept model's scores were never computed; the key is left out.)
+    """
     import lightgbm
 
     used = lightgbm_params(task, params, n_classes, seed)
@@ -206,9 +220,31 @@ def fit_lightgbm(
         num_boost_round=int(used["num_boost_round"]),
         valid_sets=valid_sets,
         callbacks=all_callbacks,
+        keep_training_booster=True,  # to read the validation scores; released below
     )
-    used["best_iteration"] = int(booster.best_iteration or booster.current_iteration())
+    kept = int(booster.best_iteration or booster.current_iteration())
+    if validation_scores is not None and valid_sets and kept == booster.current_iteration():
+        validation_scores["validation"] = _validation_scores(booster)
+    used["best_iteration"] = kept
+    # what lightgbm.train does unless asked to keep the training booster: the model of the
+    # best iteration, without the training data
+    booster.model_from_string(booster.model_to_string()).free_dataset()
     return booster, used
+
+
+def _validation_scores(booster: Any) -> np.ndarray:
+    """The scores LightGBM holds for the first validation set (as ``Booster.predict`` gives
+    them: probabilities, class probabilities, or values), read through the documented
+    custom-metric hook, which receives them."""
+    seen: list[np.ndarray] = []
+
+    def capture(predictions: np.ndarray, _: Any) -> tuple[str, float, bool]:
+        if not seen:
+            seen.append(np.array(predictions, dtype=np.float64))
+        return "captured", 0.0, True
+
+    booster.eval_valid(feval=capture)
+    return seen[0]
 
 
 def _preprocessor(encoder: FeatureEncoder, *, scale: bool) -> Any:

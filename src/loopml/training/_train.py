@@ -257,14 +257,25 @@ class _Data:
     X: np.ndarray
     y: np.ndarray
     rows: dict[str, np.ndarray]
-    parts: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    matrices: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def matrix(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded rows and targets of one part, copied once and reused by every model."""
+        if name not in self.matrices:
+            rows = self.rows[name]
+            self.matrices[name] = (self.X[rows], self.y[rows])
+        return self.matrices[name]
+
+    def frame_of(self, name: str) -> pd.DataFrame:
+        """The frame rows of one part (for baselines and the profile), copied once."""
+        if name not in self.frames:
+            self.frames[name] = self.frame.iloc[self.rows[name]]
+        return self.frames[name]
 
     def part(self, name: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """Rows of one part, copied once and reused by every model."""
-        if name not in self.parts:
-            rows = self.rows[name]
-            self.parts[name] = (self.frame.iloc[rows], self.X[rows], self.y[rows])
-        return self.parts[name]
+        """Frame rows, encoded rows and targets of one part."""
+        return (self.frame_of(name), *self.matrix(name))
 
 
 def _baselines(
@@ -442,12 +453,15 @@ class _Run:
         return validation[0], test[0]
 
     def _predict_and_score(
-        self, predict: Any
+        self, predict: Any, known: dict[str, np.ndarray | None] | None = None
     ) -> tuple[tuple[dict[str, float], np.ndarray], tuple[dict[str, float], np.ndarray]]:
+        """Scores and metrics on validation and test; ``known`` holds scores a fit already
+        computed (they are used instead of predicting the rows again)."""
         out = []
         for name in ("validation", "test"):
-            frame, X, y = self.data.part(name)
-            predictions = np.asarray(predict(frame, X))
+            given = (known or {}).get(name)
+            y = self.data.matrix(name)[1]
+            predictions = np.asarray(predict(name) if given is None else given)
             out.append((evaluate(self.task, y, predictions) if len(y) else {}, predictions))
         return out[0], out[1]
 
@@ -465,7 +479,7 @@ class _Run:
         started = time.perf_counter()
         frame, _, y = self.data.part("train")
         baseline.fit(frame, y)
-        validation, test = self._score(lambda f, X: baseline.predict(f))
+        validation, test = self._score(lambda part: baseline.predict(self.data.frame_of(part)))
         params = {
             k: v for k, v in baseline.to_json().items() if k in ("kind", "expression", "entity")
         }
@@ -492,8 +506,8 @@ class _Run:
         started = time.perf_counter()
         client = _resolve_compute(compute)
         params = self._tune(name, config, part, client) if config.tune.trials > 0 else {}
-        train_frame, X, y = self.data.part("train")
-        _, X_valid, y_valid = self.data.part("validation")
+        X, y = self.data.matrix("train")
+        X_valid, y_valid = self.data.matrix("validation")
         if client is not None and name == "lightgbm":
             from loopml.training._distributed import fit_lightgbm_dask
 
@@ -519,8 +533,10 @@ class _Run:
                 seed=self.seed,
             )
         (validation, valid_p), (test, test_p) = self._predict_and_score(
-            lambda f, X: model.predict_matrix(X)
+            lambda part: model.predict_matrix(self.data.matrix(part)[0]),
+            {"validation": model.validation_scores},
         )
+        model.validation_scores = None  # kept in the score below; the model stays lean
         beats = _is_better(self.metric, validation[self.metric], best.validation[self.metric])
         score = ModelScore(
             name,
@@ -663,7 +679,7 @@ def _finish(
         if best is not None:
             predictions = best[0].predictions["test"]  # scored once, in fit_candidate
             np.save(folder / "predictions.npy", predictions, allow_pickle=False)
-            profile, data_schema = _reference(run.data.part("train")[0], columns)
+            profile, data_schema = _reference(run.data.frame_of("train"), columns)
             evaluation = {
                 "metric": run.metric,
                 "model": summary[best[0].name],

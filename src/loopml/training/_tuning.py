@@ -114,7 +114,10 @@ def tune_candidate(
         for step, (train_rows, valid_rows) in enumerate(folds):
             data = (X[train_rows], y[train_rows], X[valid_rows], y[valid_rows])
             model = fit_candidate(name, task, params, encoder, data, classes=classes, seed=seed)
-            scores.append(score(task, metric, y[valid_rows], model.predict_matrix(X[valid_rows])))
+            predicted = model.validation_scores
+            if predicted is None:
+                predicted = model.predict_matrix(data[2])
+            scores.append(score(task, metric, y[valid_rows], predicted))
             trial.set_user_attr("fold_scores", scores)
             trial.report(float(np.mean(scores)), step)
             if trial.should_prune():
