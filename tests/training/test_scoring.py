@@ -93,3 +93,15 @@ def test_binary_metrics_with_one_class_fall_back_to_scikit_learn() -> None:
         values = evaluate("binary_classification", y, p)
     assert np.isnan(values["roc_auc"])
     assert values["accuracy"] == pytest.approx(0.5)
+
+
+def test_encoder_fit_on_rows_learns_categories_from_those_rows_only() -> None:
+    import pandas as pd
+
+    from loopml.training._encoding import FeatureEncoder
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "b", "z", None]})
+    encoder = FeatureEncoder.fit(frame, ["x", "c"], rows=np.array([0, 1, 3]))
+    assert encoder == FeatureEncoder.fit(frame.iloc[[0, 1, 3]], ["x", "c"])
+    assert encoder.features[1].categories == ("a", "b")  # 'z' is after the training rows
+    assert np.isnan(encoder.transform(frame)[2, 1])

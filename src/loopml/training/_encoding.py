@@ -60,8 +60,14 @@ class FeatureEncoder:
     features: tuple[FeatureSpec, ...]
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, columns: list[str]) -> FeatureEncoder:
-        """Learn the kind of each column and the categories of categorical ones."""
+    def fit(
+        cls, frame: pd.DataFrame, columns: list[str], rows: np.ndarray | None = None
+    ) -> FeatureEncoder:
+        """Learn the kind of each column and the categories of categorical ones.
+
+        ``rows`` (positions) restricts the fit to those rows, e.g. the training split,
+        without copying the frame: only categorical columns are read row by row.
+        """
         specs = []
         for name in columns:
             series = frame[name]
@@ -74,6 +80,8 @@ class FeatureEncoder:
                 )
             categories: tuple[str, ...] = ()
             if kind == "categorical":
+                if rows is not None:
+                    series = series.iloc[rows]
                 values = series.dropna().astype(str).unique()
                 categories = tuple(sorted(values)[:_MAX_CATEGORIES])
             specs.append(FeatureSpec(str(name), kind, categories, str(series.dtype)))

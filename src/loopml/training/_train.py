@@ -61,6 +61,7 @@ class ModelScore:
     run_id: str = ""
     beats_baseline: bool | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # process CPU time (all threads) while it was fitted and scored
     predictions: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
@@ -264,7 +265,10 @@ class _Data:
         """Encoded rows and targets of one part, copied once and reused by every model."""
         if name not in self.matrices:
             rows = self.rows[name]
-            self.matrices[name] = (self.X[rows], self.y[rows])
+            span = _as_slice(rows)  # a time split's parts are runs of rows: views, no copies
+            self.matrices[name] = (
+                (self.X[rows], self.y[rows]) if span is None else (self.X[span], self.y[span])
+            )
         return self.matrices[name]
 
     def frame_of(self, name: str) -> pd.DataFrame:
@@ -276,6 +280,19 @@ class _Data:
     def part(self, name: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Frame rows, encoded rows and targets of one part."""
         return (self.frame_of(name), *self.matrix(name))
+
+
+def _as_slice(rows: np.ndarray) -> slice | None:
+    """``rows`` as a slice when they are consecutive positions in order, else None.
+
+    >>> _as_slice(np.arange(3, 7)), _as_slice(np.array([0, 2]))
+    (slice(3, 7, None), None)
+    """
+    if len(rows) == 0 or rows[-1] - rows[0] != len(rows) - 1:
+        return None
+    if len(rows) > 1 and not bool(np.all(np.diff(rows) == 1)):
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1)
 
 
 def _baselines(
@@ -371,7 +388,7 @@ def train(
     columns = _feature_columns(frame, target, exclude, features)
     part, split_settings = _make_split(frame, split, timestamp, target, task, seed)
     classes, y = _encode_target(frame[target], task, part.train)
-    encoder = FeatureEncoder.fit(frame.iloc[part.train], columns)
+    encoder = FeatureEncoder.fit(frame, columns, rows=part.train)
     rows = {"train": part.train, "validation": part.validation, "test": part.test}
     data = _Data(frame, encoder.transform(frame), y, rows)
     run = _Run(tracker, task, metric, seed, classes, encoder, data, timestamp)
@@ -476,7 +493,7 @@ class _Run:
         score.run_id = run_id
 
     def fit_baseline(self, baseline: Baseline) -> tuple[ModelScore, Baseline]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         frame, _, y = self.data.part("train")
         baseline.fit(frame, y)
         validation, test = self._score(lambda part: baseline.predict(self.data.frame_of(part)))
@@ -490,6 +507,7 @@ class _Run:
             test,
             params,
             seconds=time.perf_counter() - started,
+            cpu_seconds=time.process_time() - cpu,
         )
         self._track(score, {})
         return score, baseline
@@ -503,7 +521,7 @@ class _Run:
         timestamp: str | None,
         part: Any,
     ) -> tuple[ModelScore, TrainedModel]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         client = _resolve_compute(compute)
         params = self._tune(name, config, part, client) if config.tune.trials > 0 else {}
         X, y = self.data.matrix("train")
@@ -546,6 +564,7 @@ class _Run:
             model.params,
             beats_baseline=beats,
             seconds=time.perf_counter() - started,
+            cpu_seconds=time.process_time() - cpu,
             predictions={"validation": valid_p, "test": test_p},
         )
         if not beats:
@@ -796,7 +815,10 @@ def _record(
         "lineage": lineage or {},
     }
     if keep_data:
-        frame.to_parquet(folder / "data.parquet", index=False)
+        # a small dictionary page: high-cardinality columns (most floats) give up on
+        # dictionary encoding after 64 KiB instead of 1 MiB (half the CPU of the write),
+        # low-cardinality ones still get it
+        frame.to_parquet(folder / "data.parquet", index=False, dictionary_pagesize_limit=1 << 16)
         data["artifact"] = "data.parquet"
     record: dict[str, Any] = {
         "format": "loopml.reproducibility/1",
