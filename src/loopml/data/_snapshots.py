@@ -9,11 +9,16 @@ leaves nothing in the lake.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +26,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopml.core import (
@@ -34,7 +40,15 @@ from loopml.core import (
     sha256_file,
     utcnow,
 )
-from loopml.data._sources import connect, literal, open_source, quote, to_source_config
+from loopml.data._arrowcsv import LeaveArrowLane, open_arrow_csv
+from loopml.data._sources import (
+    OpenSource,
+    connect,
+    literal,
+    open_source,
+    quote,
+    to_source_config,
+)
 
 __all__ = ["Snapshot", "get_snapshot", "ingest", "list_snapshots", "load_snapshot"]
 
@@ -42,6 +56,11 @@ MANIFEST = "_snapshot.json"
 DATA_FILE = "data.parquet"
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LOG = get_logger("data.snapshots")
+_BATCH_ROWS = 65_536
+_ROW_GROUP_BYTES = 128 * 2**20
+_MIN_GROUP_ROWS = 16_384
+_MAX_GROUP_ROWS = 1_048_576
+_GROUPS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -171,39 +190,220 @@ def _ingest_staged(
 ) -> Snapshot:
     data_file = staging / DATA_FILE
     with open_source(config, base_dir=workspace.root) as opened:
-        target = literal(str(data_file))
-        try:
-            opened.con.execute(f"COPY ({opened.sql}) TO {target} (FORMAT parquet)")
-        except duckdb.Error as error:
-            raise opened.explain(error) from None
+        written = _write_parquet(opened, data_file)
         label = opened.label
-    rows = pq.ParquetFile(data_file).metadata.num_rows
-    if rows == 0:
+    if written.rows == 0:
         raise SourceError(f"{label} has no rows", hint="point the source at data with rows")
-    digest = sha256_file(data_file)
-    version = digest[:16]
+    version = written.sha256[:16]
     final = workspace.lake_dir / table / version
     if (final / MANIFEST).is_file():
         _LOG.info("table %s: identical data already at version %s", table, version)
         return _read_manifest(final)
+    metadata = pq.read_metadata(data_file)
     snapshot = Snapshot(
         table=table,
         version=version,
         path=final,
-        rows=rows,
+        rows=written.rows,
         schema=_arrow_schema(data_file),
         source=label,
-        time_range=_time_range(data_file, config.timestamp),
+        time_range=_time_range(data_file, metadata, config.timestamp),
         created_at=utcnow(),
         timestamp=config.timestamp,
-        sha256=digest,
-        bytes=data_file.stat().st_size,
+        sha256=written.sha256,
+        bytes=written.size,
     )
     with atomic_dir(final) as tmp:
         os.replace(data_file, tmp / DATA_FILE)
         (tmp / MANIFEST).write_text(json.dumps(snapshot.to_json(), indent=2), encoding="utf-8")
-    _LOG.info("table %s: wrote version %s (%d rows)", table, version, rows)
+    _LOG.info("table %s: wrote version %s (%d rows)", table, version, written.rows)
     return _read_manifest(final)
+
+
+@dataclass(frozen=True)
+class _Written:
+    rows: int
+    sha256: str
+    size: int
+
+
+def _write_parquet(opened: OpenSource, path: Path) -> _Written:
+    """Stream the source's rows into one Parquet file, hashing the bytes as they are written.
+
+    A plain CSV file is parsed by pyarrow (``_arrowcsv``); every other source, and a CSV
+    file that lane gives up on, by DuckDB. Either way this thread turns the rows into
+    row groups of a fixed row count while a second one encodes them with pyarrow's Parquet
+    writer (about half the CPU of DuckDB's ``COPY`` here). Fixed row groups and one writer
+    make the bytes, hence the version, depend on the data alone, not on the reader or on
+    how rows arrived in batches. A schema pyarrow cannot write (intervals, unions) goes
+    through DuckDB's own ``COPY``.
+    """
+    lane = open_arrow_csv(opened)
+    if lane is not None:
+        try:
+            written = _write_batches(path, *lane)
+        except LeaveArrowLane as why:
+            _LOG.debug("%s: reading it through DuckDB (%s)", opened.label, why)
+        else:
+            if written is not None:
+                return written
+        path.unlink(missing_ok=True)
+    try:
+        reader = opened.relation().to_arrow_reader(_BATCH_ROWS)
+    except duckdb.Error as error:
+        raise opened.explain(error) from None
+    try:
+        schema = reader.schema.remove_metadata()
+        written = _write_batches(path, schema, _duckdb_batches(opened, reader))
+    finally:
+        reader.close()
+    if written is not None:
+        return written
+    path.unlink(missing_ok=True)
+    return _copy_with_duckdb(opened, path)
+
+
+def _write_batches(
+    path: Path,
+    schema: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+    *,
+    group_rows: int | None = None,
+) -> _Written | None:
+    """Write ``batches`` to ``path``; ``None`` when pyarrow cannot write ``schema``.
+
+    ``group_rows`` overrides the row-group size that ``_row_group_rows`` picks.
+    """
+    with _HashingFile(path) as sink:
+        try:
+            writer = pq.ParquetWriter(sink, schema, **_parquet_options(schema))
+        except pa.ArrowNotImplementedError:
+            return None
+        group = group_rows or _row_group_rows(schema)
+        rows = _write_row_groups(writer, schema, batches, group)
+        return _Written(rows, sink.hexdigest(), sink.size)
+
+
+def _write_row_groups(
+    writer: pq.ParquetWriter, schema: pa.Schema, batches: Iterator[pa.RecordBatch], group: int
+) -> int:
+    """Encode row groups on a second thread while this one reads the next rows."""
+    rows = 0
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="loopml-ingest") as encoder:
+            queued: deque[Future[None]] = deque()
+            for table in _row_groups(batches, schema, group):
+                queued.append(encoder.submit(writer.write_table, table, row_group_size=group))
+                rows += table.num_rows
+                if len(queued) > _GROUPS_IN_FLIGHT:
+                    queued.popleft().result()
+            for done in queued:
+                done.result()
+    finally:
+        writer.close()
+    return rows
+
+
+def _row_groups(
+    batches: Iterator[pa.RecordBatch], schema: pa.Schema, group: int
+) -> Iterator[pa.Table]:
+    """Tables of exactly ``group`` rows (the last one shorter), whatever the batches' sizes."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= group:
+            ready = pa.Table.from_batches(pending, schema)
+            yield ready.slice(0, group)
+            rest = ready.slice(group)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending, schema)
+
+
+def _duckdb_batches(opened: OpenSource, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    try:
+        for batch in reader:
+            yield batch.replace_schema_metadata(None)
+    except (duckdb.Error, pa.ArrowException, OSError) as error:  # DuckDB errors cross Arrow
+        raise opened.explain(error) from None
+
+
+def _copy_with_duckdb(opened: OpenSource, path: Path) -> _Written:
+    try:
+        opened.con.execute(f"COPY ({opened.sql}) TO {literal(str(path))} (FORMAT parquet)")
+    except duckdb.Error as error:
+        raise opened.explain(error) from None
+    rows = pq.read_metadata(path).num_rows
+    return _Written(rows, sha256_file(path), path.stat().st_size)
+
+
+def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """Snappy pages, with an encoding chosen by type.
+
+    Floats are byte-stream-split (their bytes compress, and snappy runs about twice as
+    fast over them), timestamps and dates delta-encoded (events arrive about in time
+    order), and everything else dictionary-encoded where values repeat (the writer falls
+    back to plain pages when they do not). Against dictionaries on every column, this
+    costs about 40% less CPU for a file within 10% of the size.
+    """
+    encodings: dict[str, str] = {}
+    for field in schema:
+        if pa.types.is_floating(field.type) and not pa.types.is_float16(field.type):
+            encodings[field.name] = "BYTE_STREAM_SPLIT"
+        elif pa.types.is_timestamp(field.type) or pa.types.is_date(field.type):
+            encodings[field.name] = "DELTA_BINARY_PACKED"
+    return {
+        "compression": "snappy",
+        "use_dictionary": [field.name for field in schema if field.name not in encodings],
+        "column_encoding": encodings or None,
+        "write_statistics": True,
+    }
+
+
+def _row_group_rows(schema: pa.Schema) -> int:
+    """Rows a row group holds: about ``_ROW_GROUP_BYTES`` of Arrow data, from the schema alone."""
+    width = sum(_field_bytes(field.type) for field in schema) or 1
+    return max(_MIN_GROUP_ROWS, min(_MAX_GROUP_ROWS, _ROW_GROUP_BYTES // width))
+
+
+def _field_bytes(kind: pa.DataType) -> int:
+    try:
+        return max(1, int(kind.bit_width) // 8)
+    except ValueError:
+        return 32  # text, binary, nested: an estimate; it only sizes row groups
+
+
+class _HashingFile(io.RawIOBase):
+    """A write-only file that feeds every byte written to SHA-256 on its way to disk."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._file = path.open("xb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._digest.update(view)
+        self._file.write(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _arrow_schema(path: Path) -> dict[str, str]:
@@ -211,9 +411,34 @@ def _arrow_schema(path: Path) -> dict[str, str]:
     return {field.name: str(field.type) for field in schema}
 
 
-def _time_range(path: Path, column: str | None) -> tuple[datetime, datetime] | None:
+def _time_range(
+    path: Path, metadata: pq.FileMetaData, column: str | None
+) -> tuple[datetime, datetime] | None:
+    """(min, max) of ``column``, from the row groups' statistics (the footer), else a scan."""
     if column is None:
         return None
+    index = metadata.schema.names.index(column)
+    lows, highs = [], []
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            if stats is not None and stats.null_count == metadata.row_group(group).num_rows:
+                continue
+            return _scanned_time_range(path, column)
+        lows.append(stats.min)
+        highs.append(stats.max)
+    if not lows:
+        return None
+    return _utc(min(lows)), _utc(max(highs))
+
+
+def _utc(value: Any) -> datetime:
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.to_pydatetime()
+
+
+def _scanned_time_range(path: Path, column: str) -> tuple[datetime, datetime] | None:
     con = connect()
     try:
         found = con.sql(
@@ -225,10 +450,7 @@ def _time_range(path: Path, column: str | None) -> tuple[datetime, datetime] | N
     low, high = found.column(0)[0].as_py(), found.column(1)[0].as_py()
     if low is None or high is None:
         return None
-    return (
-        pd.Timestamp(low).tz_convert("UTC").to_pydatetime(),
-        pd.Timestamp(high).tz_convert("UTC").to_pydatetime(),
-    )
+    return _utc(low), _utc(high)
 
 
 def _read_manifest(folder: Path) -> Snapshot:

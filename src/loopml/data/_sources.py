@@ -69,6 +69,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection whose session time zone is UTC."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -94,6 +95,7 @@ class OpenSource:
     columns: list[str]
     types: list[str]
     is_csv: bool = False
+    csv_options: str = ""
     keep: list[Any] = field(default_factory=list)
     text_timestamps: set[str] = field(default_factory=set)
 
@@ -171,8 +173,9 @@ def _open_file(
         )
     as_text: set[str] = set()
     known: list[tuple[str, str]] | None = None
+    csv_options = ""
     if fmt == "csv":
-        raw, as_text, known = _csv_sql(con, config, path)
+        raw, as_text, known, csv_options = _csv_sql(con, config, path)
     elif fmt == "parquet":
         _check_parquet_names(path, label)
         raw = f"SELECT * FROM read_parquet({literal(str(path))})"
@@ -180,12 +183,13 @@ def _open_file(
         raw, as_text, known = _json_sql(con, config, path, fmt)
     opened = _finish(con, config, label, raw, as_text, known)
     opened.is_csv = fmt == "csv"
+    opened.csv_options = csv_options
     return opened
 
 
 def _csv_sql(
     con: duckdb.DuckDBPyConnection, config: SourceConfig, path: Path
-) -> tuple[str, set[str], list[tuple[str, str]]]:
+) -> tuple[str, set[str], list[tuple[str, str]], str]:
     encoding = _duckdb_encoding(config.encoding, str(path))
     header, delimiter = _csv_header(path, config)
     duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -218,7 +222,7 @@ def _csv_sql(
         types = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in as_text)
         base_sql += f", types={{{types}}}"
     known = [(name, str(kind)) for name, kind, *_ in described]
-    return f"SELECT * FROM {base_sql})", set(as_text), known
+    return f"SELECT * FROM {base_sql})", set(as_text), known, options
 
 
 def _duckdb_encoding(encoding: str, label: str) -> str:
