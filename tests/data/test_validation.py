@@ -188,3 +188,18 @@ def test_record_validation_latency_for_30_fields() -> None:
         timings.append(time.perf_counter_ns() - start)
     p50 = float(np.median(timings)) / 1000
     assert p50 < 100, f"median {p50:.1f} us for 30 fields"
+
+
+def test_ids_outside_the_reference_range_are_not_problems() -> None:
+    schema = infer_schema(_good())
+    assert schema["card_id"].role == "id" and schema["card_id"].max == 5
+    new_cards = _good().assign(card_id=[100, 101, 102, 103, 104, -1])
+    assert validate_batch(new_cards, schema).ok
+    validator = RecordValidator(schema)
+    record = new_cards.iloc[0].to_dict()
+    record["card_id"] = 10**9
+    assert validator.validate(record) == []
+    # an id is still checked for its type, and other numbers for their range
+    bad = new_cards.assign(card_id=[1.5, 2, 3, 4, 5, 6], items=[1, 2, 3, 4, 5, 99])
+    codes = {(p.column, p.problem) for p in validate_batch(bad, schema).problems}
+    assert codes == {("card_id", "wrong_type"), ("items", "out_of_range")}

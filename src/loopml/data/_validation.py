@@ -219,6 +219,8 @@ def _numeric(values: pd.Series, nulls: np.ndarray, column: ColumnSchema) -> list
 
 
 def _range(numbers: np.ndarray, column: ColumnSchema) -> list[Problem]:
+    if column.role == "id":
+        return []  # a new card or customer outside the reference's ids is not a data problem
     low = -np.inf if column.min is None else float(column.min)
     high = np.inf if column.max is None else float(column.max)
     with np.errstate(invalid="ignore"):
@@ -389,8 +391,9 @@ def _record_check(column: ColumnSchema) -> tuple[_Check, str]:
 
 
 def _number_check(column: ColumnSchema) -> _Check:
-    low = -math.inf if column.min is None else float(column.min)
-    high = math.inf if column.max is None else float(column.max)
+    ranged = column.role != "id"  # ids outside the reference's range are new ids, not errors
+    low = -math.inf if column.min is None or not ranged else float(column.min)
+    high = math.inf if column.max is None or not ranged else float(column.max)
     integer = column.dtype == "int"
     kinds = (int, float, np.integer, np.floating)
     bounds = f"[{column.min}, {column.max}]"
