@@ -52,13 +52,26 @@ def _split(events: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
     return [events.iloc[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _through_tiles(kernel: StreamingAggregator, tiled: bool) -> StreamingAggregator:
+    """Sends every query through the tiles and edges, not straight to the raw events.
+
+    A window with few raw events is read from them directly; the tiles serve busy entities.
+    Lowering the limit below zero makes every window "busy", so both paths are checked.
+    """
+    if tiled:
+        kernel._direct_events = -(10**15)
+    return kernel
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_events(), st.lists(st.integers(0, 100), max_size=4),
-       st.lists(st.integers(-60, 1500), min_size=1, max_size=12), st.booleans())
+       st.lists(st.integers(-60, 1500), min_size=1, max_size=12), st.booleans(), st.booleans())
 def test_kernel_equals_batch_sql(
-    events: pd.DataFrame, cuts: list[int], query_seconds: list[int], query_between: bool
+    events: pd.DataFrame, cuts: list[int], query_seconds: list[int], query_between: bool,
+    tiled: bool,
 ) -> None:
-    kernel = StreamingAggregator(AGGREGATIONS, keys="user", timestamp="at", lateness=None)
+    kernel = _through_tiles(
+        StreamingAggregator(AGGREGATIONS, keys="user", timestamp="at", lateness=None), tiled)
     queries = pd.DataFrame({
         "user": [s % 5 for s in query_seconds],  # user 4 never has events
         "ts": pd.to_datetime([T0 + pd.Timedelta(seconds=s) for s in query_seconds], utc=True),
@@ -73,11 +86,12 @@ def test_kernel_equals_batch_sql(
     _assert_close(got, want)
 
 
-@settings(max_examples=30, deadline=None)
-@given(_events(), st.lists(st.integers(0, 1200), min_size=1, max_size=8))
-def test_with_eviction_it_is_exact_or_refuses(events: pd.DataFrame, query_seconds: list[int]
-                                             ) -> None:
-    kernel = StreamingAggregator(AGGREGATIONS, keys="user", timestamp="at", lateness="2m")
+@settings(max_examples=40, deadline=None)
+@given(_events(), st.lists(st.integers(0, 1200), min_size=1, max_size=8), st.booleans())
+def test_with_eviction_it_is_exact_or_refuses(events: pd.DataFrame, query_seconds: list[int],
+                                              tiled: bool) -> None:
+    kernel = _through_tiles(
+        StreamingAggregator(AGGREGATIONS, keys="user", timestamp="at", lateness="2m"), tiled)
     ordered = events.sort_values("at")
     for batch in _split(ordered, [7, 19, 30]):
         kernel.update(batch)
