@@ -64,6 +64,24 @@ def test_concurrent_writers_never_go_back_in_time_redis(redis_url: str) -> None:
     _race(lambda: RedisOnlineStore(redis_url, namespace="race"))
 
 
+def test_sqlite_reader_sees_views_written_by_another_connection(tmp_path: Path) -> None:
+    """A reader caches each view's description; a commit elsewhere must invalidate it."""
+    reader = SQLiteOnlineStore(tmp_path / "online.sqlite")
+    writer = SQLiteOnlineStore(tmp_path / "online.sqlite")  # another connection
+    assert reader.read("v", [{"id": 1}])[0].status == "missing"  # no view yet: cached
+    writer.write("v", pd.DataFrame({"id": [1], "at": [T0], "x": [1.0]}), keys="id",
+                 event_timestamp="at")
+    assert reader.read("v", [{"id": 1}])[0].values == {"x": 1.0}
+    writer.write("v", pd.DataFrame({"id": [2], "at": [T0], "x": [2.0], "y": [3.0]}), keys="id",
+                 event_timestamp="at")
+    assert reader.read("v", [{"id": 9}])[0].values == {"x": None, "y": None}
+    reader.write("v", pd.DataFrame({"id": [3], "at": [T0], "z": [4.0]}), keys="id",
+                 event_timestamp="at")  # its own write: its own cache is cleared too
+    assert reader.read("v", [{"id": 9}])[0].values == {"z": None}
+    writer.delete_view("v")
+    assert reader.read("v", [{"id": 3}])[0].status == "missing"
+
+
 def test_workspace_opens_sqlite_by_default(workspace: Workspace) -> None:
     store = open_online_store(workspace)
     assert isinstance(store, SQLiteOnlineStore)

@@ -12,6 +12,7 @@ return each value with its event time and a status: ``present``, ``missing`` or
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -52,6 +53,7 @@ STATUSES = ("present", "missing", "outside_ttl")
 
 _NO_CREATED = -(2**53)  # "no created timestamp": older than any real one, exact in Lua doubles
 _EPOCH_DT = datetime(1970, 1, 1, tzinfo=UTC)
+_MMAP_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class OnlineStore(ABC):
         if meta is None:
             return [OnlineRecord("missing") for _ in wanted]
         encoded = [_encode_entity(entity, meta, view) for entity in wanted]
-        ttl_us = None if ttl is None else _micros(parse_duration(ttl, name="ttl"))
+        ttl_us = None if ttl is None else _ttl_micros(ttl)
         now_us = _to_us(ensure_utc(now, where="now") if now else utcnow())
         found = self._fetch(view, encoded)
         return [_record(item, meta["features"], ttl_us, now_us) for item in found]
@@ -260,6 +262,12 @@ def _micros(value: timedelta) -> int:
     return int(value / timedelta(microseconds=1))
 
 
+@functools.lru_cache(maxsize=64)
+def _ttl_micros(ttl: str | timedelta) -> int:
+    """A read's TTL in microseconds (parsed once per distinct value: reads are hot)."""
+    return _micros(parse_duration(ttl, name="ttl"))
+
+
 # -- SQLite -----------------------------------------------------------------------------
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS online_features (
@@ -311,11 +319,14 @@ class SQLiteOnlineStore(OnlineStore):
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")  # reads without read()
             self._local.connection = connection
+            self._local.meta = (None, {})
         return connection
 
     def _apply(self, view: str, rows: list[tuple[str, int, int, str]], meta: str) -> int:
         connection = self._connection()
+        self._local.meta = (None, {})
         before = connection.total_changes
         try:
             connection.execute("BEGIN IMMEDIATE")
@@ -353,15 +364,28 @@ class SQLiteOnlineStore(OnlineStore):
         return [found.get(entity) for entity in entities]
 
     def _meta(self, view: str) -> dict[str, Any] | None:
-        row = (
-            self._connection()
-            .execute("SELECT meta FROM online_views WHERE view = ?", (view,))
-            .fetchone()
-        )
-        return None if row is None else dict(json.loads(row[0]))
+        """The view's meta, cached per connection until another connection commits.
+
+        ``PRAGMA data_version`` changes when any other connection (thread or process) has
+        committed; this connection's own writes clear the cache in ``_apply``.
+        """
+        connection = self._connection()
+        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        seen, cache = self._local.meta
+        if seen != version:
+            cache = {}
+            self._local.meta = (version, cache)
+        if view not in cache:
+            row = connection.execute(
+                "SELECT meta FROM online_views WHERE view = ?", (view,)
+            ).fetchone()
+            cache[view] = None if row is None else dict(json.loads(row[0]))
+        meta: dict[str, Any] | None = cache[view]
+        return meta
 
     def delete_view(self, view: str) -> None:
         connection = self._connection()
+        self._local.meta = (None, {})
         with connection:
             connection.execute("DELETE FROM online_features WHERE view = ?", (view,))
             connection.execute("DELETE FROM online_views WHERE view = ?", (view,))
