@@ -3,9 +3,10 @@
 Generates a table of N rows x 20 columns (id, an offset timestamp, 9 floats, 4 ints,
 5 categoricals) as CSV with DuckDB, then in one process:
 
-1. ingest: ``loopml.data.ingest`` (CSV -> content-addressed Parquet snapshot, streamed by
-   DuckDB, timestamps checked and converted to UTC, SHA-256 of the result) against a plain
-   ``pandas.read_csv`` + ``DataFrame.to_parquet`` of the same file (target: loopml >= 2x);
+1. ingest: ``loopml.data.ingest`` (CSV -> content-addressed Parquet snapshot, streamed
+   (pyarrow's CSV reader with DuckDB's sniffed types), timestamps checked and converted to
+   UTC, SHA-256 of the result, fsynced) against a plain ``pandas.read_csv`` +
+   ``DataFrame.to_parquet`` of the same file (target: loopml >= 2x);
 2. profile: ``loopml.data.profile`` of the snapshot (target: 10M x 20 under 15 s on 2 cores);
 3. validation: ``RecordValidator.validate`` on one 30-field record (p50/p99 in us), and
    ``validate_snapshot`` over the whole snapshot (rows/s).
@@ -81,7 +82,8 @@ class Clock:
     def line(self, label: str, rows: int) -> str:
         return (
             f"{label:34s} {self.wall:8.2f} s wall {rows / self.wall:12,.0f} rows/s   "
-            f"{self.cpu:7.2f} s CPU {rows / self.cpu:12,.0f} rows/CPU-s"
+            f"{self.cpu:7.2f} s CPU {rows / self.cpu:12,.0f} rows/CPU-s   "
+            f"load {os.getloadavg()[0]:.1f}"
         )
 
 
@@ -154,11 +156,12 @@ def run(rows: int, scratch: Path) -> None:
     print(f"generated {csv} ({size_mb:,.0f} MiB) in {time.perf_counter() - start:.1f} s")
 
     workspace = Workspace.create(scratch / "ws", Config(project="bench"), overwrite=True)
+    load = os.getloadavg()[0]
     loopml, snapshot = bench_ingest(workspace, csv)
     rss_after_loopml = _peak_rss_mb()
     pandas_clock = bench_pandas(csv, scratch / "pandas.parquet")
     rss_after_pandas = _peak_rss_mb()
-    print("\n== ingest: CSV -> Parquet (side by side, same file) ==")
+    print(f"\n== ingest: CSV -> Parquet (side by side, same file; load before {load:.1f}) ==")
     print(loopml.line("loopml ingest", rows) + f"   peak RSS so far {rss_after_loopml:,.0f} MiB")
     print(
         pandas_clock.line("pandas read_csv + to_parquet", rows)
@@ -167,9 +170,11 @@ def run(rows: int, scratch: Path) -> None:
     print(
         f"loopml vs pandas: {pandas_clock.wall / loopml.wall:.2f}x on wall time, "
         f"{pandas_clock.cpu / loopml.cpu:.2f}x on CPU time (target >= 2x); "
-        f"loopml also parses and checks the timestamps (pandas keeps them as text) "
-        f"and hashes the snapshot"
+        f"loopml also parses and checks the timestamps (pandas keeps them as text), "
+        f"hashes and fsyncs the snapshot"
     )
+    pandas_mb = (scratch / "pandas.parquet").stat().st_size / 2**20
+    print(f"Parquet written: loopml {snapshot.bytes / 2**20:,.0f} MiB, pandas {pandas_mb:,.0f} MiB")
     again, repeat = bench_ingest(workspace, csv)
     print(
         again.line("re-ingest of identical data", rows)

@@ -34,7 +34,14 @@ def _both_lanes(tmp_path: Path, config: SourceConfig, group_rows: int) -> tuple[
     with open_source(config, base_dir=None) as opened:
         lane = open_arrow_csv(opened)
         assert lane is not None, "a plain CSV file should take the pyarrow lane"
-        fast = snapshots._write_batches(tmp_path / "fast.parquet", *lane, group_rows=group_rows)
+        fast = snapshots._write_batches(
+            tmp_path / "fast.parquet",
+            lane.schema,
+            lane.batches,
+            batch_schema=lane.batch_schema,
+            finish=lane.finish,
+            group_rows=group_rows,
+        )
         reader = opened.relation().to_arrow_reader(1000)
         slow = snapshots._write_batches(
             tmp_path / "duck.parquet",
@@ -83,8 +90,8 @@ def test_values_only_duckdb_reads_leave_the_lane(workspace: Workspace) -> None:
         lane = open_arrow_csv(opened)
         assert lane is not None
         with pytest.raises(LeaveArrowLane):
-            for _ in lane[1]:
-                pass
+            for batch in lane.batches:
+                lane.finish(pa.Table.from_batches([batch]))
     snap = ingest(workspace, "odd", config)
     assert snap.rows == 3_002
     assert snap.time_range is not None

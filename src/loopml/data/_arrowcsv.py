@@ -12,14 +12,15 @@ half the CPU of DuckDB's read plus its export to Arrow.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 
 from loopml.data._sources import OpenSource, literal
 
-__all__ = ["LeaveArrowLane", "open_arrow_csv"]
+__all__ = ["ArrowRows", "LeaveArrowLane", "open_arrow_csv"]
 
 _ARROW_TYPES = {
     "BIGINT": pa.int64(),
@@ -29,8 +30,6 @@ _ARROW_TYPES = {
     "DATE": pa.date32(),
 }
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
-# the offset rule of _sources._OFFSET_RE, anchored the same way
-_OFFSET_PATTERN = r"(Z|z|UTC|[+-]\d\d(:?\d\d)?)\s*$"
 _BLOCK_BYTES = 4 * 2**20
 _UTF8 = re.compile(r"^utf-?8$", re.IGNORECASE)
 
@@ -39,8 +38,18 @@ class LeaveArrowLane(Exception):
     """The Arrow reader met something it does not read as DuckDB would; use DuckDB."""
 
 
-def open_arrow_csv(opened: OpenSource) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
-    """The rows of a CSV source as Arrow batches, or ``None`` where only DuckDB will do."""
+class ArrowRows(NamedTuple):
+    """Batches as read (``batch_schema``: timestamps still text) and ``finish``, which turns
+    a table of them into ``schema`` (run on the encoding thread, off the reading one)."""
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
+    batch_schema: pa.Schema
+    finish: Callable[[pa.Table], pa.Table]
+
+
+def open_arrow_csv(opened: OpenSource) -> ArrowRows | None:
+    """The rows of a CSV source read by pyarrow, or ``None`` where only DuckDB will do."""
     path = _plain_path(opened)
     if path is None:
         return None
@@ -55,13 +64,15 @@ def open_arrow_csv(opened: OpenSource) -> tuple[pa.Schema, Iterator[pa.RecordBat
             types[name] = _ARROW_TYPES[kind]
         else:
             return None
+    text = sorted(opened.text_timestamps)
     schema = pa.schema(
-        [
-            pa.field(name, _UTC_MICROS if name in opened.text_timestamps else kind)
-            for name, kind in types.items()
-        ]
+        [pa.field(name, _UTC_MICROS if name in text else kind) for name, kind in types.items()]
     )
-    return schema, _batches(path, opened, dialect, types, schema)
+
+    def finish(table: pa.Table) -> pa.Table:
+        return _finish(table, text, schema)
+
+    return ArrowRows(schema, _batches(path, dialect, types), pa.schema(types.items()), finish)
 
 
 def _plain_path(opened: OpenSource) -> Path | None:
@@ -94,11 +105,7 @@ def _dialect(opened: OpenSource, path: Path) -> dict[str, str] | None:
 
 
 def _batches(
-    path: Path,
-    opened: OpenSource,
-    dialect: dict[str, str],
-    types: dict[str, pa.DataType],
-    schema: pa.Schema,
+    path: Path, dialect: dict[str, str], types: dict[str, pa.DataType]
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pacsv
 
@@ -129,24 +136,27 @@ def _batches(
     except (pa.ArrowException, OSError) as error:
         raise LeaveArrowLane(str(error)) from None
     try:
-        for batch in reader:
-            yield _normalise(batch, opened.text_timestamps, schema)
+        yield from reader
     except (pa.ArrowException, OSError) as error:
         raise LeaveArrowLane(str(error)) from None
     finally:
         reader.close()
 
 
-def _normalise(batch: pa.RecordBatch, text: set[str], schema: pa.Schema) -> pa.RecordBatch:
-    """Text timestamps with an offset in every value, as UTC microseconds."""
+def _finish(table: pa.Table, text: list[str], schema: pa.Schema) -> pa.Table:
+    """Text timestamps as UTC microseconds.
+
+    pyarrow's cast to a zoned timestamp refuses a value without an offset (and DuckDB's
+    extras: a 'UTC' suffix, nanoseconds, hour 24), so every value it accepts reads the same
+    instant DuckDB would; a refusal sends the file to DuckDB, which names the value.
+    """
     import pyarrow.compute as pc
 
-    columns = []
-    for field, column in zip(batch.schema, batch.columns, strict=True):
-        if field.name in text:
-            with_offset = pc.match_substring_regex(column, _OFFSET_PATTERN)
-            if pc.any(pc.invert(with_offset)).as_py():
-                raise LeaveArrowLane(f"column {field.name!r}: a value without an offset")
-            column = pc.cast(column, _UTC_MICROS)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    columns = table.columns
+    for name in text:
+        index = table.schema.get_field_index(name)
+        try:
+            columns[index] = pc.cast(columns[index], _UTC_MICROS)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise LeaveArrowLane(f"column {name!r}: {error}") from None
+    return pa.Table.from_arrays(columns, schema=schema)

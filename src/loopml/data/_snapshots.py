@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -241,7 +241,9 @@ def _write_parquet(opened: OpenSource, path: Path) -> _Written:
     lane = open_arrow_csv(opened)
     if lane is not None:
         try:
-            written = _write_batches(path, *lane)
+            written = _write_batches(
+                path, lane.schema, lane.batches, batch_schema=lane.batch_schema, finish=lane.finish
+            )
         except LeaveArrowLane as why:
             _LOG.debug("%s: reading it through DuckDB (%s)", opened.label, why)
         else:
@@ -268,10 +270,13 @@ def _write_batches(
     schema: pa.Schema,
     batches: Iterator[pa.RecordBatch],
     *,
+    batch_schema: pa.Schema | None = None,
+    finish: Callable[[pa.Table], pa.Table] | None = None,
     group_rows: int | None = None,
 ) -> _Written | None:
     """Write ``batches`` to ``path``; ``None`` when pyarrow cannot write ``schema``.
 
+    ``finish`` turns a row group of ``batch_schema`` into ``schema`` on the encoding thread;
     ``group_rows`` overrides the row-group size that ``_row_group_rows`` picks.
     """
     with _HashingFile(path) as sink:
@@ -280,20 +285,28 @@ def _write_batches(
         except pa.ArrowNotImplementedError:
             return None
         group = group_rows or _row_group_rows(schema)
-        rows = _write_row_groups(writer, schema, batches, group)
+        rows = _write_row_groups(writer, batches, batch_schema or schema, group, finish)
         return _Written(rows, sink.hexdigest(), sink.size)
 
 
 def _write_row_groups(
-    writer: pq.ParquetWriter, schema: pa.Schema, batches: Iterator[pa.RecordBatch], group: int
+    writer: pq.ParquetWriter,
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    group: int,
+    finish: Callable[[pa.Table], pa.Table] | None,
 ) -> int:
     """Encode row groups on a second thread while this one reads the next rows."""
+
+    def encode(table: pa.Table) -> None:
+        writer.write_table(finish(table) if finish else table, row_group_size=group)
+
     rows = 0
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="loopml-ingest") as encoder:
             queued: deque[Future[None]] = deque()
             for table in _row_groups(batches, schema, group):
-                queued.append(encoder.submit(writer.write_table, table, row_group_size=group))
+                queued.append(encoder.submit(encode, table))
                 rows += table.num_rows
                 if len(queued) > _GROUPS_IN_FLIGHT:
                     queued.popleft().result()
