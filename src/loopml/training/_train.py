@@ -274,7 +274,9 @@ class _Data:
     def frame_of(self, name: str) -> pd.DataFrame:
         """The frame rows of one part (for baselines and the profile), copied once."""
         if name not in self.frames:
-            self.frames[name] = self.frame.iloc[self.rows[name]]
+            rows = self.rows[name]
+            span = _as_slice(rows)  # a slice is a view (copy-on-write protects the frame)
+            self.frames[name] = self.frame.iloc[rows if span is None else span]
         return self.frames[name]
 
     def part(self, name: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
