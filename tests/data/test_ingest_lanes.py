@@ -112,3 +112,27 @@ def test_a_naive_value_deep_in_the_file_still_names_its_row(workspace: Workspace
     with pytest.raises(SourceError, match=r"row 5000.*no time zone"):
         ingest(workspace, "n", SourceConfig(path="n.csv", timestamp="at"))
     assert not any(workspace.lake_dir.rglob("*.parquet"))
+
+
+_ODD_BUT_VALID = {
+    "crlf": "id,name,x\r\n1,a,1.5\r\n2,b,2.5\r\n",
+    "bom": "\ufeffid,name,x\n1,a,1.5\n2,b,2.5\n",
+    "quoted_newline": 'id,name,x\n1,"a\nb",1.5\n2,"c, d",2.5\n3,"e ""q""",3\n',
+    "blank_lines": "id,x\n1,1.5\n\n2,2.5\n\n\n",
+    "crlf_blank_line": "id,x\r\n1,1.5\r\n\r\n2,2.5\r\n",
+    "no_final_newline": "id,x\n1,1.5\n2,2.5",
+    "semicolons": "id;name;x\n1;a;1,5\n2;b;2,5\n",
+    "null_words_are_text": "id,name,x\n1,NULL,1\n2,NA,2\n3,null,\n",
+    "single_quotes": "id,name\n1,'a'\n2,'b, c'\n",
+    "a_quote_inside_a_value": 'id,name\n1,"x"\n2,a"b\n',
+    "booleans_and_dates": "id,ok,day\n1,true,2024-01-01\n2,false,\n3,,2024-02-29\n",
+    "leading_zeros_and_signs": "id,x\n007,+1.5\n2,-2\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ODD_BUT_VALID))
+def test_odd_but_valid_files_read_the_same_in_both_lanes(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(_ODD_BUT_VALID[name], encoding="utf-8")
+    fast, slow = _both_lanes(tmp_path, SourceConfig(path=str(path)), group_rows=2)
+    assert fast == slow

@@ -122,7 +122,7 @@ def _batches(
                 double_quote=bool(quote),
                 escape_char=False,
                 newlines_in_values=bool(quote),
-                ignore_empty_lines=False,
+                ignore_empty_lines=True,  # as DuckDB skips them (one-column files excluded)
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
