@@ -271,3 +271,42 @@ def test_gate_is_skipped_only_when_the_challenger_would_be_the_champion(every: s
     x, y = np.random.default_rng(0).normal(size=(300, 2)), np.arange(300) % 2
     a, b = learner.fit(x, y.astype(float)), learner.fit(x, y.astype(float))
     assert np.array_equal(learner.predict(a, x), learner.predict(b, x))
+
+
+class _BinsWatcher(continual.LightGBMLearner):
+    """Records the newest row (column ``i``, the row number) binned and trained at each fit."""
+
+    def __init__(self) -> None:
+        super().__init__(rounds=20)
+        self.binned: dict[int, float] = {}
+        self.fits: list[tuple[float, float]] = []  # (newest row trained, newest row binned)
+
+    def bins(self, x: Any, y: Any) -> Any:
+        reference = super().bins(x, y)
+        self.binned[id(reference)] = float(x[:, 0].max())
+        return reference
+
+    def fit(self, x: Any, y: Any, **kwargs: Any) -> continual.Fitted:
+        self.fits.append((float(x[:, 0].max()), self.binned[id(kwargs["reference"])]))
+        return super().fit(x, y, **kwargs)
+
+
+@pytest.mark.parametrize("window", [None, "3d"])
+def test_reused_bins_come_from_rows_already_trained_on(window: str | None) -> None:
+    frame = drifting_stream(20, flip_day=10)
+    frame.insert(1, "i", np.arange(len(frame), dtype=float))
+    learner = _BinsWatcher()
+    result = continual.simulate(
+        frame,
+        timestamp="time",
+        target="y",
+        features=["i", "x0", "x1"],
+        warmup="3d",
+        learner=learner,
+        retrain=RetrainConfig(every="1d", window=window),
+        monitor=False,
+    )
+    assert all(binned <= trained for trained, binned in learner.fits)  # never a future row
+    if window is None:  # reused, and learned again as the history grows
+        assert 3 <= len(learner.binned) < len(learner.fits) / 2
+    assert result.prequential["loopml"] > result.prequential["never_retrained"] + 0.3

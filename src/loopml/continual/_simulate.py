@@ -320,6 +320,7 @@ class _Replay:
         self.service = self._service(service)
         self.events: list[dict[str, Any]] = []
         self.compute = 0.0
+        self._bins: tuple[int, Any] | None = None  # (newest row binned, the bins)
 
     # -- features ----------------------------------------------------------------------
     def _encode(
@@ -365,10 +366,30 @@ class _Replay:
     def _fit(
         self, rows: FloatArray | npt.NDArray[np.int64], previous: Fitted | None, stateful: bool
     ) -> Fitted:
-        fitted = self.learner.fit(self.x[rows], self.y[rows], previous=previous, stateful=stateful)
+        fitted = self.learner.fit(
+            self.x[rows],
+            self.y[rows],
+            previous=previous,
+            stateful=stateful,
+            reference=self._bins_for(rows),
+        )
         self.compute += fitted.work
         fitted.extra["trained_on"] = _rows_key(rows)
         return fitted
+
+    def _bins_for(self, rows: npt.NDArray[Any]) -> Any:
+        """Feature bins for a fit on ``rows``, learned from rows an earlier fit trained on.
+
+        Fits run in time order, so the bins hold no row from the future; they are learned
+        again once a fifth of the rows are newer than the binned ones (as the window grows
+        or slides), so drifting features keep fine bins.
+        """
+        bins = getattr(self.learner, "bins", None)
+        if bins is None or len(rows) == 0:
+            return None
+        if self._bins is None or np.count_nonzero(rows > self._bins[0]) > 0.2 * len(rows):
+            self._bins = (int(rows.max()), bins(self.x[rows], self.y[rows]))
+        return self._bins[1]
 
     def _labeled(
         self, now: pd.Timestamp, since: pd.Timestamp | None = None
