@@ -310,3 +310,33 @@ def test_reused_bins_come_from_rows_already_trained_on(window: str | None) -> No
     if window is None:  # reused, and learned again as the history grows
         assert 3 <= len(learner.binned) < len(learner.fits) / 2
     assert result.prequential["loopml"] > result.prequential["never_retrained"] + 0.3
+
+
+def test_stateful_continue_window_fits_new_trees_on_recent_rows_only() -> None:
+    """With ``continue_window`` the new trees see the last stretch; a rebuild sees everything."""
+    frame = drifting_stream(16, per_day=200, flip_day=100)
+    common: dict[str, Any] = dict(
+        timestamp="time",
+        target="y",
+        warmup="3d",
+        monitor=False,
+        learner=continual.LightGBMLearner(rounds=40, extra_rounds=5, rebuild_every=5),
+    )
+    whole = continual.simulate(frame, retrain=RetrainConfig(every="1d", mode="stateful"), **common)
+    recent = continual.simulate(
+        frame,
+        retrain=RetrainConfig(every="1d", mode="stateful", continue_window="2d"),
+        **common,
+    )
+    rows = [(e["rows"], e["mode"]) for e in recent.events if e["kind"] == "retrained"]
+    whole_rows = [e["rows"] for e in whole.events if e["kind"] == "retrained"]
+    assert len(rows) == len(whole_rows) > 8
+    # continued fits: at most two days of labels; every 5th update rebuilds on all history
+    # the first retrain rebuilds (the warm-up model is not an L2 one), then 4 continued fits
+    # on at most two days of labels, then a rebuild on all history, and so on
+    sizes = [n for n, _ in rows]
+    assert all(n <= 2 * 200 for i, n in enumerate(sizes) if i % 5), sizes
+    assert all(n > 2 * 200 for i, n in enumerate(sizes) if i % 5 == 0), sizes
+    assert sum(n for n, _ in rows) < sum(whole_rows) / 2
+    assert recent.compute < 0.8 * whole.compute  # the rebuilds (40 trees on all rows) dominate
+    assert recent.prequential["loopml"] > 0.85

@@ -364,8 +364,15 @@ class _Replay:
         return ServedModel(version, RowEncoder(self.spec), lambda m: learner.predict(fitted, m))
 
     def _fit(
-        self, rows: FloatArray | npt.NDArray[np.int64], previous: Fitted | None, stateful: bool
+        self,
+        rows: FloatArray | npt.NDArray[np.int64],
+        previous: Fitted | None,
+        stateful: bool,
+        *,
+        knows: npt.NDArray[np.int64] | None = None,
     ) -> Fitted:
+        """Fit on ``rows``; ``knows``: the rows the model has learned from (a continued model
+        knows its whole window though its new trees saw only the last part of it)."""
         fitted = self.learner.fit(
             self.x[rows],
             self.y[rows],
@@ -374,8 +381,15 @@ class _Replay:
             reference=self._bins_for(rows),
         )
         self.compute += fitted.work
-        fitted.extra["trained_on"] = _rows_key(rows)
+        fitted.extra["trained_on"] = _rows_key(rows if knows is None else knows)
         return fitted
+
+    def _recent(self, rows: npt.NDArray[np.int64], now: pd.Timestamp) -> npt.NDArray[np.int64]:
+        """The rows of the last ``continue_window`` before ``now`` (all rows when unset)."""
+        window = self.retrain_config.continue_window
+        if window is None or len(rows) == 0:
+            return rows
+        return rows[(self.times.iloc[rows] > now - window).to_numpy()]
 
     def _bins_for(self, rows: npt.NDArray[Any]) -> Any:
         """Feature bins for a fit on ``rows``, learned from rows an earlier fit trained on.
@@ -634,12 +648,13 @@ class _Replay:
         if not judged or same:  # nothing fresh to judge with: train on everything, say so
             rows, fresh = self._labeled(now), np.zeros(0, dtype=np.int64)
             judged = False
-        # a continued model fits its few new trees on the whole training window: trees fitted
-        # to one step's rows alone are too small to move it (Elec2 fell below the last label)
-        newest = rows
+        # a continued model fits its few new trees on the whole training window, or on its
+        # last `continue_window`: trees fitted to one step's rows alone are too small to move
+        # it (Elec2 fell below the last label)
+        newest = self._recent(rows, now)
         continuing = self.learner.continues(champion, stateful) and len(newest) > 0
         used = newest if continuing else rows
-        candidate = self._fit(used, champion, stateful)
+        candidate = self._fit(used, champion, stateful, knows=rows)
         if judged:
             challenger_quality = self._quality(
                 self.learner.predict(candidate, self.x[fresh]), self.y[fresh]
@@ -655,7 +670,8 @@ class _Replay:
             # a continued model continues on them, a rebuilt one is rebuilt with them
             rows = self._labeled(now)
             if continuing:
-                candidate = self._fit(self._labeled(now), candidate, stateful)
+                known = self._labeled(now)
+                candidate = self._fit(self._recent(known, now), candidate, stateful, knows=known)
             else:
                 candidate = self._fit(rows, None, stateful)
         event = {

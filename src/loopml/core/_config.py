@@ -268,6 +268,9 @@ class RetrainConfig(_Section):
     mode: Literal["stateless", "stateful"] = "stateless"
     window: Duration | None = None
     min_new_labels: int = Field(default=0, ge=0)
+    # stateful: the continued model's new trees fit on the labels of this last stretch only
+    # (a rebuild still uses the whole window); None fits them on the whole window
+    continue_window: Duration | None = None
 
 
 class CanaryConfig(_Section):
