@@ -15,9 +15,11 @@ duplicates included.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from loopml.core import SchemaError, ensure_utc_series, parse_duration
 __all__ = ["epoch_us", "harmonise_keys", "point_in_time_join"]
 
 _NAT = np.iinfo(np.int64).min
+_PARALLEL_MIN_ROWS = 400_000  # below this, threads cost more than they save
 
 
 def point_in_time_join(
@@ -207,6 +210,8 @@ def _asof(
     f_us: np.ndarray,
     made: np.ndarray | None,
     n_codes: int,
+    *,
+    threads: int | None = None,
 ) -> np.ndarray:
     """For each entity row, the position of its feature row (``-1``: none).
 
@@ -214,10 +219,15 @@ def _asof(
     side is sorted once, and each entity row is one binary search for the last packed value
     at or below its own. When code and time do not fit 62 bits together, times are replaced
     by their dense ranks over both sides, which keeps their order and always fits.
+
+    A row only ever matches rows of its own key code, so large inputs are cut into ranges of
+    codes holding about as many feature rows each, joined in parallel threads (NumPy's sorts
+    and searches release the GIL); ``threads`` (default: the usable cores, at most 4) only
+    changes the speed, never the result.
     """
     index = np.full(len(e_code), -1, dtype=np.int64)
-    f_rows, f_t, f_key = _valid(f_code, f_us)
-    e_rows, e_t, e_key = _valid(e_code, e_us)
+    f_base, f_t, f_key = _valid(f_code, f_us)
+    e_base, e_t, e_key = _valid(e_code, e_us)
     if not len(f_t) or not len(e_t):
         return index
     low = min(int(f_t.min()), int(e_t.min()))
@@ -226,23 +236,90 @@ def _asof(
     if shift + max(n_codes - 1, 1).bit_length() > 62:
         f_t, e_t, shift = _dense_ranks(f_t, e_t)
         low = 0
-    f_packed = _pack(f_key, f_t, shift, low)
-    order = np.argsort(f_packed)
-    f_packed = f_packed[order]
-    f_rows = order if f_rows is None else f_rows[order]
-    _break_ties(f_packed, f_rows, made)
-    e_packed = _pack(e_key, e_t, shift, low)
+    f_side = _Side(f_key, f_t, f_base)
+    e_side = _Side(e_key, e_t, e_base)
+    ranges = _code_ranges(f_key, _thread_count(threads, len(f_t) + len(e_t)))
+    if len(ranges) == 1:
+        _asof_part(f_side, e_side, made, shift, low, None, index)
+        return index
+    with ThreadPoolExecutor(len(ranges), thread_name_prefix="loopml-asof") as pool:
+        jobs = [pool.submit(_asof_part, f_side, e_side, made, shift, low, codes, index)
+                for codes in ranges]
+        for job in jobs:
+            job.result()
+    return index
+
+
+class _Side(NamedTuple):
+    """One side's valid rows: key codes, times, and their positions (``None``: all rows)."""
+
+    key: np.ndarray
+    times: np.ndarray
+    base: np.ndarray | None
+
+    def part(self, codes: tuple[int, int] | None) -> _Side:
+        """The rows whose code lies in ``[low, high)``; ``base`` maps them to input rows."""
+        if codes is None:
+            return self
+        rows = np.flatnonzero((self.key >= codes[0]) & (self.key < codes[1]))
+        base = rows if self.base is None else self.base[rows]
+        return _Side(self.key[rows], self.times[rows], base)
+
+
+def _thread_count(threads: int | None, rows: int) -> int:
+    if threads is not None:
+        return max(int(threads), 1)
+    if rows < _PARALLEL_MIN_ROWS:
+        return 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(min(usable or 1, 4), 1)
+
+
+def _code_ranges(key: np.ndarray, parts: int) -> list[tuple[int, int] | None]:
+    """``parts`` half-open ranges of codes with about as many rows each (``[None]``: one)."""
+    if parts <= 1:
+        return [None]
+    sample = key[:: max(len(key) // 65_536, 1)]
+    cuts = np.unique(np.quantile(sample, np.arange(1, parts) / parts).astype(np.int64) + 1)
+    bounds = [int(key.min()), *map(int, cuts), int(key.max()) + 1]
+    ranges: list[tuple[int, int] | None] = [
+        (lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if lo < hi
+    ]
+    return ranges if len(ranges) > 1 else [None]
+
+
+def _asof_part(
+    features: _Side,
+    entities: _Side,
+    made: np.ndarray | None,
+    shift: int,
+    low: int,
+    codes: tuple[int, int] | None,
+    index: np.ndarray,
+) -> None:
+    """Join the entity rows whose code lies in ``codes`` (``None``: all); fill ``index``."""
+    f = features.part(codes)
+    e = entities.part(codes)
+    if not len(f.key) or not len(e.key):
+        return
+    f_packed = _pack(f.key, f.times, shift, low)
+    order = np.argsort(f_packed)  # positions in this part; ties are ordered below
+    f_packed.sort()  # the sorted values: faster than gathering them through ``order``
+    _break_ties(f_packed, order, f.base, made)
+    e_packed = _pack(e.key, e.times, shift, low)
     e_order = np.argsort(e_packed)  # sorted needles: 30x fewer cache misses at 1M rows
     found = np.empty(len(e_packed), dtype=np.int64)
     found[e_order] = np.searchsorted(f_packed, e_packed[e_order], side="right") - 1
     hit = found >= 0
     found[~hit] = 0
-    hit &= (f_packed[found] >> shift) == e_key
-    if e_rows is None:
-        index[hit] = f_rows[found[hit]]
+    hit &= (f_packed[found] >> shift) == e.key
+    rows = order[found[hit]]
+    if f.base is not None:
+        rows = f.base[rows]
+    if e.base is None:
+        index[hit] = rows
     else:
-        index[e_rows[hit]] = f_rows[found[hit]]
-    return index
+        index[e.base[hit]] = rows
 
 
 def _valid(
@@ -271,10 +348,14 @@ def _dense_ranks(f_t: np.ndarray, e_t: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ranks[: len(f_t)], ranks[len(f_t):], int(ranks.max()).bit_length()
 
 
-def _break_ties(packed: np.ndarray, rows: np.ndarray, made: np.ndarray | None) -> None:
-    """Put each run of equal packed values' winner at the run's end, in place.
+def _break_ties(
+    packed: np.ndarray, order: np.ndarray, base: np.ndarray | None, made: np.ndarray | None
+) -> None:
+    """Put each run of equal packed values' winner at the run's end of ``order``, in place.
 
-    The winner is the row with the latest created timestamp, then the last in the input.
+    ``order`` holds positions in the part, ``base`` maps them to input rows (``None``: the
+    same) and only ever increases, so a later position is a later input row. The winner is
+    the row with the latest created timestamp, then the last in the input.
     """
     same = packed[1:] == packed[:-1]
     if not same.any():
@@ -283,12 +364,15 @@ def _break_ties(packed: np.ndarray, rows: np.ndarray, made: np.ndarray | None) -
     tied[1:] = same
     tied[:-1] |= same
     where = np.flatnonzero(tied)
-    runs, candidates = packed[where], rows[where]
-    created = made[candidates] if made is not None else np.zeros(len(where), dtype=np.int64)
+    runs, candidates = packed[where], order[where]
+    if made is None:
+        created = np.zeros(len(where), dtype=np.int64)
+    else:
+        created = made[candidates if base is None else base[candidates]]
     best = np.lexsort((candidates, created, runs))  # runs stay in order; the winner last
     ends = np.ones(len(where), dtype=bool)
     ends[:-1] = runs[1:] != runs[:-1]
-    rows[where[ends]] = candidates[best][ends]
+    order[where[ends]] = candidates[best][ends]
 
 
 def _quote(name: str) -> str:
