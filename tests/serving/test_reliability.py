@@ -378,3 +378,34 @@ serve: {features: [card_stats]}
     logged = log.read()
     times = json.loads(logged["feature_times"].iloc[0])
     assert times["x0"] is not None and logged["f_x0"].iloc[0] == 0.9
+
+
+def test_busy_writers_drain_inline_and_a_child_converts(tmp_path: Path) -> None:
+    """The request thread writes the journal once ``batch_rows`` rows wait (the background
+    thread only covers pauses), and ``convert_in_child`` turns journals into the same
+    Parquet rows in another process."""
+    from loopml.data import EventLog
+    from loopml.serving import PredictionLogWriter
+
+    log = EventLog(tmp_path / "log")
+    writer = PredictionLogWriter(
+        log, batch_rows=50, idle_flush=60.0, rotate_seconds=60.0, convert_in_child=True
+    )
+    try:
+        for i in range(120):
+            writer.write({"time": "2026-01-01T00:00:00+00:00", "request_id": f"r{i}", "x": i})
+        # no background wake-up within 60 s: what is in the journal was written inline
+        journal_lines = sum(
+            len(path.read_bytes().splitlines()) for path in writer.journal_dir.glob("*.jsonl")
+        )
+        assert journal_lines >= 100 and writer.pending == 120 - journal_lines
+        writer.flush()
+        assert writer.rows_written == 120 and writer.pending == 0
+        child = writer._child
+        assert child is not None and child._process.pid != os.getpid()
+    finally:
+        writer.close()
+    frame = log.read()
+    assert sorted(frame["request_id"]) == sorted(f"r{i}" for i in range(120))
+    assert frame["x"].sum() == sum(range(120))
+    assert not list(writer.journal_dir.glob("*.jsonl"))

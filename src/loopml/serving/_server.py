@@ -99,7 +99,9 @@ def build_service(
     service = PredictionService(
         deployment,
         log_writer=PredictionLogWriter(
-            EventLog(workspace.predictions_log_dir), flush_interval=options.flush_interval
+            EventLog(workspace.predictions_log_dir),
+            flush_interval=options.flush_interval,
+            convert_in_child=True,  # Parquet conversion off this process's GIL (p99)
         ),
         feedback_writer=PredictionLogWriter(
             EventLog(workspace.feedback_log_dir), flush_interval=options.flush_interval
