@@ -273,51 +273,65 @@ class _Converter:
 
     In a busy service the conversion (pyarrow, pandas, Parquet: 100-400 ms of CPU for a
     5-second journal) shared the GIL with the request thread and put tens of milliseconds
-    on the p99; a child process has its own. The child exits when this process does (its
-    end of the pipe closes); a journal it did not finish stays for ``recover``.
+    on the p99; a child process has its own. It is a plain ``python -m`` subprocess (not
+    multiprocessing's spawn, which would import the caller's ``__main__`` again), fed
+    journal paths on stdin, one per line, answering ``ok ROWS`` or ``error MESSAGE``. It
+    exits when its stdin closes, so with this process; a journal it did not finish stays
+    for ``recover``.
     """
 
     def __init__(self, log: EventLog) -> None:
-        import multiprocessing
+        import subprocess
+        import sys
 
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_end = context.Pipe()
-        self._process = context.Process(
-            target=_converter_main,
-            args=(str(log.directory), log.time_column, child_end),
-            name="loopml-log-converter",
-            daemon=True,
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loopml.serving._log_child",
+                str(log.directory),
+                log.time_column,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
-        self._process.start()
-        child_end.close()
 
     def convert(self, path: Path) -> int:
-        self._conn.send(str(path))
-        ok, value = self._conn.recv()
-        if not ok:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(f"{path}\n")
+        self._process.stdin.flush()
+        answer = self._process.stdout.readline().strip()
+        if not answer:
+            raise EOFError("the log converter exited")
+        kind, _, value = answer.partition(" ")
+        if kind != "ok":
             raise BackendError(f"the log converter could not convert {path}: {value}")
         return int(value)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._conn.send(None)
-        self._process.join(timeout=10)
-        self._conn.close()
+        if self._process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - never hang the caller's shutdown on the child
+            self._process.kill()
 
 
-def _converter_main(directory: str, time_column: str, conn: Any) -> None:
+def _converter_main(directory: str, time_column: str) -> None:
+    """The child's loop: a journal path per stdin line, ``ok ROWS`` or ``error ...`` back."""
+    import sys
+
     log = EventLog(directory, time_column=time_column)
-    while True:
+    for line in sys.stdin:
         try:
-            path = conn.recv()
-        except EOFError:  # the writer's process is gone
-            return
-        if path is None:
-            return
-        try:
-            conn.send((True, _convert(log, Path(path))))
+            answer = f"ok {_convert(log, Path(line.strip()))}"
         except Exception as failure:  # reported to the writer, which keeps the journal
-            conn.send((False, f"{type(failure).__name__}: {failure}"))
+            answer = f"error {type(failure).__name__}: {failure}".replace("\n", " ")
+        sys.stdout.write(answer + "\n")
+        sys.stdout.flush()
 
 
 def _convert(log: EventLog, path: Path) -> int:
