@@ -94,7 +94,7 @@ def create_app(
                 service.metrics.count("validation_failures")
                 status, content = problem.status, _error_content(problem.message)
             else:
-                status, content = predict_outcome(payload)
+                status, content = _outcome(service.predict, payload)
             rendered = _render(content)
         except Exception:  # the same answer as the application's handler below
             _log.exception("unexpected error on %s", scope["path"])
@@ -136,9 +136,6 @@ def create_app(
     def answer(call: Callable[[Any], dict[str, Any]], payload: Any) -> Response:
         status, content = _outcome(call, payload)
         return JSONResponse(content, status_code=status)
-
-    def predict_outcome(payload: Any) -> tuple[int, dict[str, Any]]:
-        return _outcome(service.predict, payload)
 
     predictions = APIRouter(tags=["predictions"])
 

@@ -37,6 +37,8 @@ import contextlib
 import fcntl
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -152,6 +154,8 @@ class PredictionLogWriter:
             with self._journal_lock:
                 self._drain()
             if self._rotate_now.is_set():
+                with self._journal_lock:  # rows queued after the drain above, before flush()
+                    self._drain()
                 self._rotate()
                 self._rotate_now.clear()
             self._maybe_rotate()
@@ -281,9 +285,6 @@ class _Converter:
     """
 
     def __init__(self, log: EventLog) -> None:
-        import subprocess
-        import sys
-
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -316,14 +317,12 @@ class _Converter:
                 self._process.stdin.close()
         try:
             self._process.wait(timeout=30)
-        except Exception:  # noqa: BLE001 - never hang the caller's shutdown on the child
+        except subprocess.TimeoutExpired:  # never hang the caller's shutdown on the child
             self._process.kill()
 
 
 def _converter_main(directory: str, time_column: str) -> None:
     """The child's loop: a journal path per stdin line, ``ok ROWS`` or ``error ...`` back."""
-    import sys
-
     log = EventLog(directory, time_column=time_column)
     for line in sys.stdin:
         try:
