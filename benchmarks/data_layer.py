@@ -87,13 +87,22 @@ class Clock:
         )
 
 
+def settle() -> None:
+    """Flush dirty pages first, so that no timed run pays for the previous one's writeback
+    (the 1.4 GB CSV just generated cost the run right after it 2-3 s here)."""
+    os.sync()
+    time.sleep(1.0)
+
+
 def bench_ingest(workspace: Workspace, csv: Path) -> tuple[Clock, Snapshot]:
+    settle()
     with Clock() as clock:
         snapshot = ingest(workspace, "bench", SourceConfig(path=str(csv), timestamp="event_time"))
     return clock, snapshot
 
 
 def bench_pandas(csv: Path, out: Path) -> Clock:
+    settle()
     with Clock() as clock:
         frame = pd.read_csv(csv)
         frame.to_parquet(out)
@@ -157,28 +166,41 @@ def run(rows: int, scratch: Path) -> None:
 
     workspace = Workspace.create(scratch / "ws", Config(project="bench"), overwrite=True)
     load = os.getloadavg()[0]
-    loopml, snapshot = bench_ingest(workspace, csv)
-    rss_after_loopml = _peak_rss_mb()
-    pandas_clock = bench_pandas(csv, scratch / "pandas.parquet")
-    rss_after_pandas = _peak_rss_mb()
     print(f"\n== ingest: CSV -> Parquet (side by side, same file; load before {load:.1f}) ==")
-    print(loopml.line("loopml ingest", rows) + f"   peak RSS so far {rss_after_loopml:,.0f} MiB")
     print(
-        pandas_clock.line("pandas read_csv + to_parquet", rows)
-        + f"   peak RSS so far {rss_after_pandas:,.0f} MiB"
+        "alternating runs, best of each reported below: whichever runs first in a process "
+        "pays for touching fresh memory (1-3 s of system time on this VM)"
     )
+    ours: list[Clock] = []
+    theirs: list[Clock] = []
+    snapshots: list[Snapshot] = []
+    for attempt in range(1 if rows < 1_000_000 else 2):
+        clock, snapshot = bench_ingest(workspace, csv)
+        ours.append(clock)
+        snapshots.append(snapshot)
+        print(
+            clock.line(f"loopml ingest, run {attempt + 1}", rows)
+            + f"   peak RSS so far {_peak_rss_mb():,.0f} MiB"
+        )
+        theirs.append(bench_pandas(csv, scratch / "pandas.parquet"))
+        print(
+            theirs[-1].line(f"pandas read_csv + to_parquet, run {attempt + 1}", rows)
+            + f"   peak RSS so far {_peak_rss_mb():,.0f} MiB"
+        )
+    loopml = min(ours, key=lambda clock: clock.wall)
+    pandas_clock = min(theirs, key=lambda clock: clock.wall)
     print(
-        f"loopml vs pandas: {pandas_clock.wall / loopml.wall:.2f}x on wall time, "
-        f"{pandas_clock.cpu / loopml.cpu:.2f}x on CPU time (target >= 2x); "
-        f"loopml also parses and checks the timestamps (pandas keeps them as text), "
-        f"hashes and fsyncs the snapshot"
+        f"loopml vs pandas (best of each): {pandas_clock.wall / loopml.wall:.2f}x on wall time, "
+        f"{pandas_clock.cpu / loopml.cpu:.2f}x on CPU time (target >= 2x); first runs: "
+        f"{theirs[0].wall / ours[0].wall:.2f}x on wall time; loopml also parses and checks "
+        f"the timestamps (pandas keeps them as text), hashes and fsyncs the snapshot"
     )
+    snapshot = snapshots[0]
     pandas_mb = (scratch / "pandas.parquet").stat().st_size / 2**20
     print(f"Parquet written: loopml {snapshot.bytes / 2**20:,.0f} MiB, pandas {pandas_mb:,.0f} MiB")
-    again, repeat = bench_ingest(workspace, csv)
     print(
-        again.line("re-ingest of identical data", rows)
-        + f"   same version: {repeat.version == snapshot.version} ({snapshot.version})"
+        f"ingesting identical data again gives the same version: "
+        f"{all(s.version == snapshot.version for s in snapshots)} ({snapshot.version})"
     )
 
     print("\n== profile: the snapshot ==")
