@@ -134,3 +134,73 @@ def test_odd_but_valid_files_read_the_same_in_both_lanes(tmp_path: Path, name: s
     path.write_text(_ODD_BUT_VALID[name], encoding="utf-8")
     fast, slow = _both_lanes(tmp_path, SourceConfig(path=str(path)), group_rows=2)
     assert fast == slow
+
+
+def _write_quoted_csv(path: Path, rows: int) -> None:
+    rng = random.Random(11)
+    names = ["plain", '"a, b"', '"two\nlines"', '"say ""hi"""', '"\r\n"', "", '""']
+    lines = ["id,name,x"] + [f"{i},{rng.choice(names)},{rng.uniform(-1, 1)!r}" for i in range(rows)]
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+
+
+@pytest.mark.parametrize("chunk_bytes", [97, 1024, 7_000, 65_536])
+def test_records_cut_into_chunks_read_as_duckdb_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
+    # chunks end at newlines outside quotes, wherever the quoted newlines fall; small
+    # pages make the writer cut many, so bytes match only if pages do not follow chunks
+    from loopml.data import _arrowcsv
+
+    monkeypatch.setattr(_arrowcsv, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(snapshots, "_DATA_PAGE_BYTES", 4096)
+    path = tmp_path / "q.csv"
+    _write_quoted_csv(path, 6_000)
+    fast, slow = _both_lanes(tmp_path, SourceConfig(path=str(path)), group_rows=2_500)
+    assert fast == slow
+    table = pq.read_table(tmp_path / "fast.parquet")
+    assert table.num_rows == 6_000 and "two\nlines" in table.column("name").to_pylist()
+    assert pq.read_metadata(tmp_path / "fast.parquet").row_group(0).column(2).total_compressed_size
+
+
+def test_a_stray_quote_in_a_chunked_file_goes_to_duckdb(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.data import _arrowcsv
+
+    monkeypatch.setattr(_arrowcsv, "_CHUNK_BYTES", 512)
+    rows = (
+        [f'{i},"q{i}"' for i in range(2_000)]
+        + ['2000,5" screen']
+        + [f'{i},"q{i}"' for i in range(2_001, 4_000)]
+    )
+    (workspace.root / "s.csv").write_text("id,name\n" + "\n".join(rows) + "\n")
+    config = SourceConfig(path="s.csv")
+    with open_source(config, base_dir=workspace.root) as opened:
+        lane = open_arrow_csv(opened)
+        assert lane is not None
+        with pytest.raises(LeaveArrowLane, match="quote inside an unquoted value"):
+            for _ in lane.batches:
+                pass
+    frame = load_snapshot(workspace, ingest(workspace, "s", config).table)
+    assert len(frame) == 4_000 and frame["name"].iloc[2_000] == '5" screen'
+
+
+def test_pages_do_not_depend_on_the_chunk_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.data import _arrowcsv
+
+    monkeypatch.setattr(snapshots, "_DATA_PAGE_BYTES", 2048)
+    path = tmp_path / "t.csv"
+    _write_csv(path, 20_000)
+    digests = set()
+    for chunk_bytes in (3_000, 50_000, 4 * 2**20):
+        monkeypatch.setattr(_arrowcsv, "_CHUNK_BYTES", chunk_bytes)
+        with open_source(SourceConfig(path=str(path), timestamp="at"), base_dir=None) as opened:
+            lane = open_arrow_csv(opened)
+            assert lane is not None
+            out = tmp_path / f"{chunk_bytes}.parquet"
+            written = snapshots._write_batches(out, lane.schema, lane.batches, group_rows=9_000)
+            assert written is not None and written.rows == 20_000
+            digests.add(written.sha256)
+    assert len(digests) == 1

@@ -15,7 +15,7 @@ import itertools
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -62,20 +62,17 @@ def open_arrow_csv(opened: OpenSource) -> ArrowRows | None:
     types: dict[str, pa.DataType] = {}
     for name, kind in zip(opened.columns, opened.types, strict=True):
         if name in opened.text_timestamps:
-            types[name] = pa.string()
+            # pyarrow's parser for a zoned timestamp refuses a value without an offset (and
+            # DuckDB's extras: a 'UTC' suffix, nanoseconds, hour 24), so every value it
+            # accepts reads the same instant DuckDB would; a refusal sends the file to
+            # DuckDB, which names the value
+            types[name] = _UTC_MICROS
         elif kind in _ARROW_TYPES:
             types[name] = _ARROW_TYPES[kind]
         else:
             return None
-    text = sorted(opened.text_timestamps)
-    schema = pa.schema(
-        [pa.field(name, _UTC_MICROS if name in text else kind) for name, kind in types.items()]
-    )
-
-    def finish(table: pa.Table) -> pa.Table:
-        return _finish(table, text, schema)
-
-    return ArrowRows(schema, _batches(path, dialect, types, finish))
+    schema = pa.schema(list(types.items()))
+    return ArrowRows(schema, _batches(path, dialect, types, schema))
 
 
 def _plain_path(opened: OpenSource) -> Path | None:
@@ -111,7 +108,7 @@ def _batches(
     path: Path,
     dialect: dict[str, str],
     types: dict[str, pa.DataType],
-    finish: Callable[[pa.Table], pa.Table],
+    schema: pa.Schema,
 ) -> Iterator[pa.RecordBatch]:
     """The file's rows, parsed in chunks of whole records on ``_PARSERS`` threads, in order.
 
@@ -152,7 +149,7 @@ def _batches(
             )
         except (pa.ArrowException, OSError) as error:
             raise LeaveArrowLane(str(error)) from None
-        return finish(table)
+        return pa.Table.from_arrays(table.columns, schema=schema)
 
     workers = max(1, min(_PARSERS, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers, thread_name_prefix="loopml-csv") as pool:
@@ -200,7 +197,12 @@ def _record_chunks(
                 if header:
                     begin = _header_end(data, size, quote_byte)
                     header = begin == 0
-                cut = begin if header else _record_cut(data, begin, size, quote_byte, delim)
+                if header:
+                    cut = begin
+                elif got < _CHUNK_BYTES:  # the end of the file: nothing to cut
+                    cut = size
+                else:
+                    cut = _record_cut(data, begin, size, quote_byte, delim)
                 if cut > begin:
                     yield memoryview(data)[begin:cut]
                 rest = memoryview(data)[cut:size] if not header else memoryview(data)[:size]
@@ -235,33 +237,16 @@ def _record_cut(data: bytearray, begin: int, size: int, quote: bytes, delimiter:
 
     raw = np.frombuffer(data, dtype=np.uint8, count=size)
     quotes = np.flatnonzero(raw[begin:cut] == quote[0]) + begin
+    bounds = np.array([delimiter[0], 10, 13, quote[0]], dtype=np.uint8)
     while cut > begin and int(np.searchsorted(quotes, cut)) % 2:
         opened = int(quotes[int(np.searchsorted(quotes, cut)) - 1])  # the cut is in its field
+        if opened > begin and raw[opened - 1] not in bounds:
+            raise LeaveArrowLane("a quote inside an unquoted value: records cannot be cut safely")
         cut = max(data.rfind(b"\n", begin, opened) + 1, begin)
     inside = quotes[: int(np.searchsorted(quotes, cut))]
-    bounds = np.array([delimiter[0], 10, 13, quote[0]], dtype=np.uint8)
     opening, closing = inside[0::2], inside[1::2]
     starts = np.isin(raw[np.maximum(opening - 1, 0)], bounds) | (opening == begin)
     ends = np.isin(raw[closing + 1], bounds)  # a closing quote is before the cut's newline
     if not (starts.all() and ends.all()):
         raise LeaveArrowLane("a quote inside an unquoted value: records cannot be cut safely")
     return cut
-
-
-def _finish(table: pa.Table, text: list[str], schema: pa.Schema) -> pa.Table:
-    """Text timestamps as UTC microseconds.
-
-    pyarrow's cast to a zoned timestamp refuses a value without an offset (and DuckDB's
-    extras: a 'UTC' suffix, nanoseconds, hour 24), so every value it accepts reads the same
-    instant DuckDB would; a refusal sends the file to DuckDB, which names the value.
-    """
-    import pyarrow.compute as pc
-
-    columns = table.columns
-    for name in text:
-        index = table.schema.get_field_index(name)
-        try:
-            columns[index] = pc.cast(columns[index], _UTC_MICROS)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise LeaveArrowLane(f"column {name!r}: {error}") from None
-    return pa.Table.from_arrays(columns, schema=schema)
