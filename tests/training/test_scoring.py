@@ -1,5 +1,5 @@
-"""Scoring without waste: validation scores reused from LightGBM's early stopping, binary
-metrics from one sort. Both must equal what predicting again / scikit-learn give."""
+"""Scoring without waste: validation and test scores held by LightGBM, binary metrics from
+one sort. Both must equal what predicting again / scikit-learn give."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def _data(n: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     ("task", "classes"),
     [("binary_classification", 2), ("multiclass_classification", 3), ("regression", 0)],
 )
-def test_reused_validation_scores_equal_a_second_prediction(task: str, classes: int) -> None:
-    X, y = _data(3_000, max(classes, 2))
+def test_held_validation_and_test_scores_equal_a_second_prediction(task: str, classes: int) -> None:
+    X, y = _data(4_000, max(classes, 2))
     if task == "regression":
         y = y + X[:, 3].round(1)
     scores: dict[str, np.ndarray] = {}
@@ -36,38 +36,65 @@ def test_reused_validation_scores_equal_a_second_prediction(task: str, classes: 
         {"num_boost_round": 40, "learning_rate": 0.02},
         X[:2000],
         y[:2000].astype(np.float64) if task == "regression" else y[:2000],
-        X[2000:],
-        y[2000:],
+        X[2000:3000],
+        y[2000:3000],
         categorical=[],
         n_classes=max(classes, 1),
         seed=0,
         validation_scores=scores,
+        test=(X[3000:], y[3000:]),
     )
     assert used["best_iteration"] == 40  # no early stop in 40 rounds on this signal
-    again = booster.predict(X[2000:])
-    assert scores["validation"].shape == again.shape
-    np.testing.assert_allclose(scores["validation"], again, rtol=0, atol=1e-12)
+    for name, rows in (("validation", slice(2000, 3000)), ("test", slice(3000, None))):
+        again = booster.predict(X[rows])
+        assert scores[name].shape == again.shape
+        np.testing.assert_allclose(scores[name], again, rtol=0, atol=1e-12)
 
 
-def test_early_stopped_fit_leaves_validation_scores_to_a_real_prediction() -> None:
+def test_early_stopped_fit_holds_the_scores_of_the_kept_trees() -> None:
     rng = np.random.default_rng(1)
-    X, y = rng.normal(size=(2_000, 3)), rng.integers(0, 2, size=2_000)  # no signal: stops early
+    X, y = rng.normal(size=(3_000, 3)), rng.integers(0, 2, size=3_000)  # no signal: stops early
+    X[:, 0] += y * 0.05  # a little, so that a few trees help before the rest overfit
     scores: dict[str, np.ndarray] = {}
     booster, used = fit_lightgbm(
         "binary_classification",
         {"num_boost_round": 200, "early_stopping_rounds": 5},
         X[:1500],
         y[:1500],
-        X[1500:],
-        y[1500:],
+        X[1500:2200],
+        y[1500:2200],
         categorical=[],
         n_classes=2,
         seed=0,
         validation_scores=scores,
+        test=(X[2200:], y[2200:]),
     )
     assert used["best_iteration"] < 200
-    assert "validation" not in scores  # the kept model's scores were never computed
     assert booster.num_trees() == used["best_iteration"]  # the model of the best iteration
+    # rolled back to the kept trees: the held scores are the kept model's, not the last one's
+    np.testing.assert_allclose(scores["validation"], booster.predict(X[1500:2200]), atol=1e-12)
+    np.testing.assert_allclose(scores["test"], booster.predict(X[2200:]), atol=1e-12)
+
+
+def test_test_rows_play_no_part_in_the_fit() -> None:
+    X, y = _data(3_000, 2)
+    fits = []
+    for test in (None, (X[2500:], 1 - y[2500:])):  # flipped test labels change nothing
+        booster, used = fit_lightgbm(
+            "binary_classification",
+            {"num_boost_round": 300, "early_stopping_rounds": 10},
+            X[:2000],
+            y[:2000],
+            X[2000:2500],
+            y[2000:2500],
+            categorical=[],
+            n_classes=2,
+            seed=0,
+            validation_scores={},
+            test=test,
+        )
+        fits.append((booster.model_to_string(), used["best_iteration"]))
+    assert fits[0] == fits[1]
 
 
 @pytest.mark.parametrize("ties", [False, True])

@@ -131,8 +131,8 @@ def simulate(
     frame[timestamp] = ensure_utc_series(
         frame[timestamp], where=f"{data} column {timestamp!r}", assume_utc=True
     )
-    retrain = RetrainConfig(every=every, on_drift=on_drift, mode=mode, window=window)  # type: ignore[arg-type]
-    rollout = RolloutConfig(shadow=shadow) if shadow else None  # type: ignore[arg-type]
+    retrain = RetrainConfig(every=every, on_drift=on_drift, mode=mode, window=window)
+    rollout = RolloutConfig(shadow=shadow) if shadow else None
     result = continual.simulate(
         frame,
         timestamp=timestamp,

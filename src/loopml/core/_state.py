@@ -200,7 +200,7 @@ def _open(url: str) -> tuple[Any, sa.Table, sa.Table]:
     with StateStore._lock:
         cached = StateStore._engines.get(url)
         if cached is not None:
-            return tuple(cached)  # type: ignore[return-value]
+            return tuple(cached)
         try:
             engine = sa.create_engine(url, future=True, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ModuleNotFoundError) as error:

@@ -166,9 +166,7 @@ def _batches(
                 future.cancel()
 
 
-def _record_chunks(
-    path: Path, quote: str, delimiter: str, buffers: int
-) -> Iterator[memoryview]:
+def _record_chunks(path: Path, quote: str, delimiter: str, buffers: int) -> Iterator[memoryview]:
     """The file after its header line, in pieces of about ``_CHUNK_BYTES`` that each end
     at a record boundary (a newline outside quotes).
 

@@ -195,8 +195,8 @@ def _build(backend: str, booster: Any, folder: Path) -> str:
         )
         return _FILES[backend]
     try:
-        import onnxmltools  # type: ignore[import-untyped]
-        from onnxmltools.convert.common import data_types  # type: ignore[import-untyped]
+        import onnxmltools
+        from onnxmltools.convert.common import data_types
     except ImportError as error:
         raise ConfigError(
             f"the onnx backend needs onnxmltools and onnxruntime ({error})",
@@ -225,7 +225,7 @@ def _scorer(backend: str, path: Path) -> Scorer:
             return out[:, 0] if out.shape[1] == 1 else out
 
         return score_compiled
-    import onnxruntime  # type: ignore[import-untyped]
+    import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1

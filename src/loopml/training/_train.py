@@ -551,12 +551,14 @@ class _Run:
                 (X, y, X_valid, y_valid),
                 classes=self.classes,
                 seed=self.seed,
+                test=self.data.matrix("test"),
             )
         (validation, valid_p), (test, test_p) = self._predict_and_score(
             lambda part: model.predict_matrix(self.data.matrix(part)[0]),
-            {"validation": model.validation_scores},
+            {"validation": model.validation_scores, "test": model.test_scores},
         )
-        model.validation_scores = None  # kept in the score below; the model stays lean
+        # kept in the score below; the model stays lean
+        model.validation_scores = model.test_scores = None
         beats = _is_better(self.metric, validation[self.metric], best.validation[self.metric])
         score = ModelScore(
             name,

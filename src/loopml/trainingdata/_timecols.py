@@ -43,7 +43,7 @@ def utc_column(frame: pd.DataFrame, column: str, *, what: str) -> pd.Series:
 
 def nanos(series: pd.Series) -> np.ndarray:
     """Nanoseconds since the epoch of a ``datetime64[ns, UTC]`` series, as ``int64``."""
-    return np.asarray(series.array.asi8, dtype=np.int64)  # type: ignore[attr-defined]
+    return np.asarray(series.array.asi8, dtype=np.int64)
 
 
 def as_duration(value: str | timedelta | None, *, name: str) -> timedelta | None:

@@ -261,7 +261,7 @@ def one_blas_thread() -> Any:
     The products here are thin (tall x 2..100); on a shared 2-core machine OpenBLAS's
     threads cost 10-30x more than they save.
     """
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)
 
