@@ -45,6 +45,7 @@ class Table:
     types: list[str]
     label: str
     parquet: Path | None = None
+    frame: pd.DataFrame | None = None  # the DataFrame itself, when the rows came from one
 
     def kind(self, name: str) -> str:
         """'int', 'float', 'bool', 'timestamp' or 'string' for a column."""
@@ -71,7 +72,9 @@ def open_table(data: Any) -> Iterator[Table]:
         con = connect()
         con.register("loopml_frame", data)
         try:
-            yield _describe(con, "loopml_frame", "DataFrame", None)
+            table = _describe(con, "loopml_frame", "DataFrame", None)
+            table.frame = data
+            yield table
         finally:
             con.close()
         return

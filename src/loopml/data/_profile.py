@@ -203,13 +203,8 @@ def _distribution(
     table: Table, name: str, stats: list[Any], bins: int, reference: Profile | None
 ) -> tuple[list[float], dict[str, list[Any]]] | None:
     """Exact quantiles and the histogram of one numeric column, from its sorted values."""
-    column = quote(name)
-    fetched = table.con.sql(
-        f"SELECT {column}::DOUBLE AS v FROM {table.from_sql} "
-        f"WHERE {column} IS NOT NULL AND NOT isnan({column}::DOUBLE)"
-    ).to_arrow_table()
-    values = np.sort(fetched.column(0).to_numpy())
-    del fetched
+    values = _numeric_values(table, name)
+    values.sort()
     known = reference.columns.get(name) if reference is not None else None
     if known is not None and known.histogram is not None:
         edges = [float(e) for e in known.histogram["edges"]]
@@ -220,6 +215,25 @@ def _distribution(
     if len(values) == 0:
         return None if not counts else ([], {"edges": edges, "counts": counts})
     return _sorted_quantiles(values), {"edges": edges, "counts": counts}
+
+
+def _numeric_values(table: Table, name: str) -> np.ndarray:
+    """The column's values as float64, without nulls and NaNs (a copy, free to sort).
+
+    From a DataFrame's NumPy column directly (the same values DuckDB's cast gives, without
+    a query per column: a third of the profile's time on a 1M-row frame), else by DuckDB.
+    """
+    series = table.frame[name] if table.frame is not None else None
+    if series is not None and isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf":
+        values = series.to_numpy(dtype=np.float64)
+        kept: np.ndarray = values[~np.isnan(values)]  # a boolean mask always copies
+        return kept
+    column = quote(name)
+    fetched = table.con.sql(
+        f"SELECT {column}::DOUBLE AS v FROM {table.from_sql} "
+        f"WHERE {column} IS NOT NULL AND NOT isnan({column}::DOUBLE)"
+    ).to_arrow_table()
+    return np.array(fetched.column(0).to_numpy(), dtype=np.float64)
 
 
 def _edges(values: np.ndarray, bins: int) -> list[float]:

@@ -220,7 +220,7 @@ def data_digest(frame: pd.DataFrame) -> str:
             column = column.dt.tz_convert("UTC").dt.tz_localize(None)
             dtype = column.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":  # hash the buffer itself
-            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
+            digest.update(np.ascontiguousarray(column.to_numpy()).view(np.uint8).data)
         else:
             digest.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
     return digest.hexdigest()
