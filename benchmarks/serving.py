@@ -242,7 +242,7 @@ def wrk(url: str, body: str, connections: int, seconds: float) -> dict[str, floa
             f"wrk.body = [==[{body}]==]\n"
             'wrk.headers["Content-Type"] = "application/json"\n'
         )
-    threads = min(2, connections)
+    threads = 1
     out = subprocess.run(
         [
             "wrk",
@@ -387,8 +387,10 @@ def in_process_overhead(
 
 
 def batch_throughput(
-    loaded: Any, booster: Any, frame: pd.DataFrame, folder: Path
-) -> dict[str, float]:
+    loaded: Any, booster: Any, frame: pd.DataFrame, folder: Path, runs: int = 2
+) -> dict[str, Any]:
+    """In memory, then Parquet -> Parquet, ``runs`` times alternating: the first run of
+    each in a process pays for touching fresh memory (seconds of page faults on this VM)."""
     from loopml.serving import predict_parquet
 
     source = folder / "batch.parquet"
@@ -396,15 +398,14 @@ def batch_throughput(
         source, row_group_size=100_000
     )
     X = frame[[f"f{i}" for i in range(N_FEATURES)]].to_numpy()
-    begin = time.perf_counter()
-    booster.predict(X)
-    memory = time.perf_counter() - begin
-    result = predict_parquet(loaded, source, folder / "scored.parquet", batch_size=100_000)
-    return {
-        "rows": float(len(frame)),
-        "in_memory_rows_per_s": len(frame) / memory,
-        "parquet_rows_per_s": result.rows_per_second,
-    }
+    memory, parquet = [], []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        booster.predict(X)
+        memory.append(len(frame) / (time.perf_counter() - begin))
+        result = predict_parquet(loaded, source, folder / "scored.parquet", batch_size=100_000)
+        parquet.append(result.rows_per_second)
+    return {"rows": float(len(frame)), "in_memory": memory, "parquet": parquet}
 
 
 # -- minimal app (its own process per worker) --------------------------------------------------
@@ -483,15 +484,30 @@ def http_matrix(
             wrk(url, body, 8, 1)  # warm-up
             for connections in concurrencies:
                 cpu_before = server_cpu_seconds(process.pid)
-                result = wrk(url, body, connections, seconds)
+                # the target's point (c=8) three times: one 5-second p99 on two shared cores
+                # swings 2-3x from run to run; the median of three is reported, all printed
+                repeats = [
+                    wrk(url, body, connections, seconds)
+                    for _ in range(3 if connections == 8 else 1)
+                ]
                 cpu = server_cpu_seconds(process.pid) - cpu_before
+                result = dict(repeats[0])
+                for key in ("rps", "p50", "p99"):
+                    result[key] = float(np.median([r[key] for r in repeats]))
+                result["requests"] = sum(r["requests"] for r in repeats)
+                result["errors"] = sum(r["errors"] for r in repeats)
                 result["cpu_us"] = 1e6 * cpu / max(result["requests"], 1.0)
+                if len(repeats) > 1:
+                    print(
+                        f"  {name:8s} workers={workers} c={connections:2d}: runs "
+                        + ", ".join(f"{r['rps']:.0f} req/s p99 {r['p99']:.2f} ms" for r in repeats)
+                    )
                 rows.append(
                     {"server": name, "workers": workers, "concurrency": connections, **result}
                 )
                 print(
                     f"  {name:8s} workers={workers} c={connections:2d}: "
-                    f"{result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  "
+                    f"{'median ' if len(repeats) > 1 else ''}{result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  "
                     f"p99 {result['p99']:7.2f} ms  errors {result['errors']:.0f}  "
                     f"server CPU {result['cpu_us']:6.0f} µs/request",
                     flush=True,
@@ -540,9 +556,7 @@ def print_ratios(rows: list[dict[str, Any]]) -> None:
             (at8["loopml"] / at8["mlflow"]).round(1).to_dict(),
             "(target >= 10 on 1 worker)",
         )
-    cpu = table[table["concurrency"] == 8].pivot(
-        index="workers", columns="server", values="cpu_us"
-    )
+    cpu = table[table["concurrency"] == 8].pivot(index="workers", columns="server", values="cpu_us")
     print("server CPU per request at concurrency 8 (µs):\n" + cpu.round(0).to_string())
     if {"loopml", "minimal"} <= set(cpu.columns):
         print(
@@ -640,12 +654,16 @@ def run(args: argparse.Namespace, root: Path) -> int:
     print_ratios(rows)
     if args.batch_rows > 0:
         batch = batch_throughput(loaded, served, make_frame(args.batch_rows, seed=1), root)
-        ratio = batch["parquet_rows_per_s"] / batch["in_memory_rows_per_s"]
-        print(
-            f"\nbatch, {batch['rows']:,.0f} rows x {N_FEATURES} features: in memory "
-            f"{batch['in_memory_rows_per_s']:,.0f} rows/s, Parquet -> Parquet "
-            f"{batch['parquet_rows_per_s']:,.0f} rows/s (ratio {ratio:.2f}, target >= 0.8)"
-        )
+        print(f"\nbatch, {batch['rows']:,.0f} rows x {N_FEATURES} features, rows/s:")
+        for run, (memory, parquet) in enumerate(
+            zip(batch["in_memory"], batch["parquet"], strict=True)
+        ):
+            print(
+                f"  run {run + 1}: in memory {memory:,.0f}, Parquet -> Parquet {parquet:,.0f} "
+                f"(ratio {parquet / memory:.2f})"
+            )
+        best = max(batch["parquet"]) / max(batch["in_memory"])
+        print(f"  best of each: ratio {best:.2f} (target >= 0.8)")
     if not args.skip_load:
         long_load(workspace, body_dict, args.load_rate, args.load_minutes * 60)
     return 0
@@ -728,11 +746,11 @@ def quick_batch(booster: Any, frame: pd.DataFrame, root: Path) -> None:
         "lightgbm", "binary_classification", FeatureEncoder.fit(frame, columns), booster, [0, 1]
     )
     loaded = SimpleNamespace(model=model, name="bench", version=1)
-    batch = batch_throughput(loaded, booster, frame, root)
+    batch = batch_throughput(loaded, booster, frame, root, runs=1)
+    memory, parquet = batch["in_memory"][0], batch["parquet"][0]
     print(
-        f"batch, {batch['rows']:,.0f} rows: in memory {batch['in_memory_rows_per_s']:,.0f} "
-        f"rows/s, Parquet -> Parquet {batch['parquet_rows_per_s']:,.0f} rows/s (ratio "
-        f"{batch['parquet_rows_per_s'] / batch['in_memory_rows_per_s']:.2f})"
+        f"batch, {batch['rows']:,.0f} rows: in memory {memory:,.0f} rows/s, "
+        f"Parquet -> Parquet {parquet:,.0f} rows/s (ratio {parquet / memory:.2f})"
     )
 
 

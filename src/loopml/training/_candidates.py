@@ -88,9 +88,14 @@ class TrainedModel:
     def is_booster(self) -> bool:
         return type(self.estimator).__name__ == "Booster"
 
-    def predict_matrix(self, X: np.ndarray) -> np.ndarray:
-        """Scores for an encoded matrix: P(positive), class probabilities, or values."""
+    def predict_matrix(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        """Scores for an encoded matrix: P(positive), class probabilities, or values.
+
+        ``threads`` caps a LightGBM model's threads for this call (``None``: its own setting).
+        """
         if self.is_booster:
+            if threads is not None:
+                return np.asarray(self.estimator.predict(X, num_threads=threads), dtype=np.float64)
             return np.asarray(self.estimator.predict(X), dtype=np.float64)
         if self.task == "regression":
             return np.asarray(self.estimator.predict(X), dtype=np.float64)

@@ -129,7 +129,12 @@ class FeatureEncoder:
         for spec in self.features:
             series = frame[spec.name]
             if spec.kind == "numeric":
-                columns.append(series.to_numpy(dtype=np.float64, na_value=np.nan))
+                if isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiub":
+                    # NumPy columns as they are (NaN is already NaN; the fill below casts):
+                    # asking pandas for float64 with na_value copied and scanned each one
+                    columns.append(series.to_numpy())
+                else:
+                    columns.append(series.to_numpy(dtype=np.float64, na_value=np.nan))
             else:
                 strings = series.astype("string").to_numpy(dtype=object, na_value="\x00<NA>")
                 codes = pd.Index(spec.categories, dtype=object).get_indexer(pd.Index(strings))
