@@ -1,4 +1,5 @@
-"""The fast lane of ``ingest`` for plain CSV files: pyarrow's streaming CSV reader.
+"""The fast lane of ``ingest`` for plain CSV files: pyarrow's CSV parser on pieces of the
+file cut at record boundaries, two pieces at a time.
 
 DuckDB stays the reference: it sniffs the file (dialect, column types) and owns every
 error message. This lane only converts what DuckDB already described, with the same
