@@ -9,6 +9,7 @@ leaves nothing in the lake.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -65,6 +66,7 @@ _GROUPS_IN_FLIGHT = 2
 _DICTIONARY_SAMPLE = 65_536
 _WRITE_BATCH_ROWS = 1024  # the Parquet writer's step (its default, set explicitly)
 _DATA_PAGE_BYTES = 2**20
+_WRITEBACK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -450,6 +452,7 @@ class _HashingFile(io.RawIOBase):
         self._file = path.open("xb")
         self._digest = hashlib.sha256()
         self.size = 0
+        self._flushed = 0
 
     def writable(self) -> bool:
         return True
@@ -459,7 +462,24 @@ class _HashingFile(io.RawIOBase):
         self._digest.update(view)
         self._file.write(view)
         self.size += view.nbytes
+        if self.size - self._flushed >= _WRITEBACK_BYTES:
+            self._start_writeback()
         return view.nbytes
+
+    def _start_writeback(self) -> None:
+        """Have the OS start writing what this file holds so far to disk, without waiting:
+        the fsync before the snapshot's rename then has little left to wait for (it was a
+        third of a second at the end of a 700 MB ingest). POSIX_FADV_DONTNEED starts
+        writeback of dirty pages and drops only pages that are already clean."""
+        self._file.flush()
+        with contextlib.suppress(AttributeError, OSError):
+            os.posix_fadvise(
+                self._file.fileno(),
+                self._flushed,
+                self.size - self._flushed,
+                os.POSIX_FADV_DONTNEED,
+            )
+        self._flushed = self.size
 
     def tell(self) -> int:
         return self.size
