@@ -409,3 +409,44 @@ def test_busy_writers_drain_inline_and_a_child_converts(tmp_path: Path) -> None:
     assert sorted(frame["request_id"]) == sorted(f"r{i}" for i in range(120))
     assert frame["x"].sum() == sum(range(120))
     assert not list(writer.journal_dir.glob("*.jsonl"))
+
+
+@pytest.mark.slow
+def test_two_workers_even_out_eight_keep_alive_connections(registered: Registered) -> None:
+    # the kernel hashes connections onto the workers' sockets (8 split 6/2 in one run of six);
+    # a worker above its share closes a connection after answering, the client reconnects
+    import psutil
+
+    port = free_port()
+    process = start_cli(registered.root, "--workers", "2", port=port)
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) for _ in range(8)]
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers.add(httpx.get(f"http://127.0.0.1:{port}/ready").json()["worker"])
+        closed = 0
+        body = {"dataframe_records": [ROW]}
+        split: list[int] = []
+        for _ in range(40):  # up to about 4 s of traffic
+            for client in clients:
+                response = client.post("/predict", json=body)
+                assert response.status_code == 200
+                closed += response.headers.get("connection") == "close"
+            split = sorted(
+                sum(
+                    1
+                    for c in psutil.Process(pid).net_connections("tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+                )
+                for pid in workers
+            )
+            if split == [4, 4] and closed:
+                break
+            time.sleep(0.1)
+        assert split == [4, 4], f"connections per worker: {split}"
+    finally:
+        for client in clients:
+            client.close()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)

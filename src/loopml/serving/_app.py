@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from loopml.core import ConfigError, DataError, LoopmlError, NotFoundError, get_logger
+from loopml.serving._balance import ConnectionBalancer
 from loopml.serving._log import LogBackpressure
 from loopml.serving._requests import RequestError
 from loopml.serving._service import PredictionService
@@ -71,8 +72,10 @@ def create_app(
     admin_token: str | None = None,
     admin: AdminActions | None = None,
     max_body_bytes: int = 1_000_000,
+    balancer: ConnectionBalancer | None = None,
 ) -> Any:
-    """The FastAPI application serving ``service``."""
+    """The FastAPI application serving ``service``; with ``balancer``, a worker holding more
+    than its share of keep-alive connections closes some after answering (``_balance``)."""
     from fastapi import APIRouter, FastAPI, Request
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -99,16 +102,13 @@ def create_app(
         except Exception:  # the same answer as the application's handler below
             _log.exception("unexpected error on %s", scope["path"])
             status, rendered = 500, _render(_error_content("internal error"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-length", str(len(rendered)).encode("latin-1")),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
+        headers = [
+            (b"content-length", str(len(rendered)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+        if balancer is not None and balancer.should_close(scope.get("client")):
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": rendered})
 
     class _PredictionApp(FastAPI):

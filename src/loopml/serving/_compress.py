@@ -120,8 +120,13 @@ def distill(
     teacher = np.asarray(loaded.booster.predict(matrix))
     params = {
         "objective": "cross_entropy" if task == "binary_classification" else "regression",
-        "num_leaves": num_leaves, "learning_rate": 0.2, "min_child_samples": 20,
-        "verbosity": -1, "seed": seed, "deterministic": True, "num_threads": 2,
+        "num_leaves": num_leaves,
+        "learning_rate": 0.2,
+        "min_child_samples": 20,
+        "verbosity": -1,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": 2,
     }
     categorical = loaded.model.encoder.categorical_indices
     data = lightgbm.Dataset(matrix, teacher, categorical_feature=categorical or "auto")
@@ -213,29 +218,54 @@ def compress(
     X_train = loaded.model.encoder.transform(train)
     X_test = loaded.model.encoder.transform(test)
     y_train, y_test = _labels(loaded, train, target), _labels(loaded, test, target)
-    variants = _variants(loaded, X_train, y_train, keep_iterations, keep_features,
-                         distill_leaves, distill_rounds, seed)
+    variants = _variants(
+        loaded,
+        X_train,
+        y_train,
+        keep_iterations,
+        keep_features,
+        distill_leaves,
+        distill_rounds,
+        seed,
+    )
     rows, slice_rows = [], []
     for variant in variants:
         score = variant.predict(X_test)
         overall = compute_metrics(y_test, score, task=task)
-        rows.append({
-            "variant": variant.name, "kind": variant.kind, "trees": variant.trees,
-            "features": len(variant.columns), "size_bytes": variant.size_bytes,
-            "single_row_us": _latency_us(variant, X_test), metric: overall.get(
-                metric, score_metric(y_test, score)),
-        })
+        rows.append(
+            {
+                "variant": variant.name,
+                "kind": variant.kind,
+                "trees": variant.trees,
+                "features": len(variant.columns),
+                "size_bytes": variant.size_bytes,
+                "single_row_us": _latency_us(variant, X_test),
+                metric: overall.get(metric, score_metric(y_test, score)),
+            }
+        )
         if slices:
-            table = slice_metrics(test, y_test, score, columns=list(slices),
-                                  metrics={metric: score_metric}, min_size=min_slice_size)
+            table = slice_metrics(
+                test,
+                y_test,
+                score,
+                columns=list(slices),
+                metrics={metric: score_metric},
+                min_size=min_slice_size,
+            )
             table.insert(0, "variant", variant.name)
             slice_rows.append(table)
     return _report(metric, HIGHER_IS_BETTER.get(metric, True), rows, slice_rows)
 
 
 def _variants(
-    loaded: Any, X: FloatArray, y: FloatArray, keep_iterations: Sequence[float],
-    keep_features: Sequence[float], distill_leaves: Sequence[int], rounds: int, seed: int,
+    loaded: Any,
+    X: FloatArray,
+    y: FloatArray,
+    keep_iterations: Sequence[float],
+    keep_features: Sequence[float],
+    distill_leaves: Sequence[int],
+    rounds: int,
+    seed: int,
 ) -> list[Variant]:
     booster = loaded.booster
     everything = list(range(X.shape[1]))
@@ -243,8 +273,9 @@ def _variants(
     out = [Variant("original", "original", booster, everything)]
     for share in keep_iterations:
         k = max(1, round(total * share))
-        out.append(Variant(f"trees {k}/{total}", "prune_trees", prune_trees(booster, k),
-                           everything))
+        out.append(
+            Variant(f"trees {k}/{total}", "prune_trees", prune_trees(booster, k), everything)
+        )
     for share in keep_features:
         k = max(1, round(len(everything) * share))
         pruned, columns = prune_features(loaded, X, y, k)
@@ -264,8 +295,10 @@ def _report(
     variants["size_ratio"] = variants["size_bytes"] / base["size_bytes"]
     variants["speedup"] = base["single_row_us"] / variants["single_row_us"]
     variants["metric_change"] = variants[metric] - base[metric]
-    slices = pd.concat(slice_rows, ignore_index=True) if slice_rows else pd.DataFrame(
-        columns=["variant", "slice", "value", "size", metric]
+    slices = (
+        pd.concat(slice_rows, ignore_index=True)
+        if slice_rows
+        else pd.DataFrame(columns=["variant", "slice", "value", "size", metric])
     )
     if len(slices):
         original = slices[slices["variant"] == "original"].set_index(["slice", "value"])[metric]
@@ -274,8 +307,8 @@ def _report(
         slices["change"] = slices[metric] - slices["original"]
         overall = variants.set_index("variant")["metric_change"]
         # how much more this slice loses than the model as a whole (positive: pays more)
-        slices["excess_loss"] = sign * (overall.reindex(slices["variant"]).to_numpy()
-                                        - slices["change"])
+        slices["excess_loss"] = sign * (
+            overall.reindex(slices["variant"]).to_numpy() - slices["change"]
+        )
         slices = slices[slices["variant"] != "original"].reset_index(drop=True)
     return CompressionReport(metric, higher, variants, slices)
-

@@ -29,6 +29,7 @@ from typing import Any
 from loopml.core import BackendError, ConfigError, Workspace, get_logger
 from loopml.data import EventLog
 from loopml.serving._app import create_app
+from loopml.serving._balance import ConnectionBalancer
 from loopml.serving._deploy import RegistryDeployer, parse_model_ref
 from loopml.serving._log import PredictionLogWriter
 from loopml.serving._service import PredictionService
@@ -73,9 +74,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def build_service(
-    workspace: Workspace, options: ServeOptions
+    workspace: Workspace, options: ServeOptions, balancer: ConnectionBalancer | None = None
 ) -> tuple[PredictionService, RegistryDeployer, Any]:
-    """The service, its registry deployer and the FastAPI app for ``options.model``."""
+    """The service, its registry deployer and the FastAPI app for ``options.model``;
+    ``balancer`` evens out keep-alive connections over several workers."""
     config = workspace.config.serve
     name, alias, version = parse_model_ref(options.model)
     deployer = RegistryDeployer(
@@ -120,16 +122,26 @@ def build_service(
         admin_token=token,
         admin=deployer.admin_actions(),
         max_body_bytes=config.max_body_bytes,
+        balancer=balancer,
     )
     return service, deployer, app
 
 
-def _run_worker(root: str, options: ServeOptions, host: str, port: int, ready: Any = None) -> None:
-    """One worker process: its own socket, service, deployer and log writer."""
+def _run_worker(
+    root: str,
+    options: ServeOptions,
+    host: str,
+    port: int,
+    ready: Any = None,
+    slot: tuple[Any, int] | None = None,
+) -> None:
+    """One worker process: its own socket, service, deployer and log writer; ``slot`` (the
+    workers' shared connection counts and this worker's index) turns on balancing."""
     import uvicorn
 
     workspace = Workspace.open(root)
-    service, deployer, app = build_service(workspace, options)
+    balancer = ConnectionBalancer(slot[0], slot[1]) if slot is not None else None
+    service, deployer, app = build_service(workspace, options, balancer)
     sock = bind_socket(host, port)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -179,11 +191,16 @@ def _noted(signum: int, _frame: Any) -> None:
 
 
 def _worker_entry(
-    root: str, options: ServeOptions, host: str, port: int, ready: Any = None
+    root: str,
+    options: ServeOptions,
+    host: str,
+    port: int,
+    ready: Any = None,
+    slot: tuple[Any, int] | None = None,
 ) -> None:
     _die_with_parent()
     with contextlib.suppress(KeyboardInterrupt):  # the parent forwards SIGINT as SIGTERM
-        _run_worker(root, options, host, port, ready)
+        _run_worker(root, options, host, port, ready, slot)
 
 
 def _die_with_parent() -> None:
@@ -234,13 +251,15 @@ def _supervise(root: str, options: ServeOptions, host: str, port: int, workers: 
     """
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
+    # per worker: clients answered lately, and when it counted them (ConnectionBalancer)
+    counts = context.Array("d", 2 * workers, lock=False)
     stopping = False
     crashes: list[float] = []
 
-    def start(signal_ready: Any = None) -> Any:
+    def start(index: int, signal_ready: Any = None) -> Any:
         process = context.Process(
             target=_worker_entry,
-            args=(root, options, host, port, signal_ready),
+            args=(root, options, host, port, signal_ready, (counts, index)),
             name="loopml-serve-worker",
         )
         process.start()
@@ -251,7 +270,7 @@ def _supervise(root: str, options: ServeOptions, host: str, port: int, workers: 
         stopping = True
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    processes = [start(ready if i == 0 else None) for i in range(workers)]
+    processes = [start(i, ready if i == 0 else None) for i in range(workers)]
     try:
         while not stopping:
             for index, process in enumerate(processes):
@@ -268,7 +287,8 @@ def _supervise(root: str, options: ServeOptions, host: str, port: int, workers: 
                 _log.warning(
                     "worker %s exited with %s; starting another", process.pid, process.exitcode
                 )
-                processes[index] = start()
+                counts[2 * index] = 0.0
+                processes[index] = start(index)
             time.sleep(0.2)
     finally:
         for process in processes:
