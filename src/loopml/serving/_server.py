@@ -190,17 +190,11 @@ def _noted(signum: int, _frame: Any) -> None:
     _log.info("worker %d stopping on signal %d", os.getpid(), signum)
 
 
-def _worker_entry(
-    root: str,
-    options: ServeOptions,
-    host: str,
-    port: int,
-    ready: Any = None,
-    slot: tuple[Any, int] | None = None,
-) -> None:
+def _worker_entry(*args: Any) -> None:
+    """A supervised worker: ``_run_worker``'s arguments; it dies with the supervisor."""
     _die_with_parent()
     with contextlib.suppress(KeyboardInterrupt):  # the parent forwards SIGINT as SIGTERM
-        _run_worker(root, options, host, port, ready, slot)
+        _run_worker(*args)
 
 
 def _die_with_parent() -> None:
