@@ -51,15 +51,18 @@ def test_batch_memory_is_bounded_by_the_batch_not_the_input(
 ) -> None:
     loaded = loaded_model(registered)
     peaks = []
-    for n in (10_000, 100_000):
+    # 10 batches against 50: both well past the few batches the pipeline holds in flight
+    # (two scoring threads, a bounded queue to the writer), so both reach its steady state
+    for n in (50_000, 250_000):
         source = tmp_path / f"in{n}.parquet"
         scoring_frame(n).to_parquet(source, row_group_size=5_000)
         tracemalloc.start()  # numpy/pandas allocations (the encoded matrix, scores, frames)
         predict_parquet(loaded, source, tmp_path / f"out{n}.parquet", batch_size=5_000)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    # 10x the rows, same batch size: the peak must not grow with the input (30 % slack)
-    assert peaks[1] < 1.3 * peaks[0], peaks
+    # 5x the rows, same batch size: memory that grew with the input would be about 5x; the
+    # peak swings up to 1.4x between runs with how many scored slices wait for the writer
+    assert peaks[1] < 2 * peaks[0], peaks
 
 
 def test_batch_bad_input_names_the_file_and_leaves_nothing(
